@@ -1,0 +1,1 @@
+"""galgate benchmarks: latency, throughput, hot swap and registry timings."""

@@ -1,0 +1,269 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RegisterModelHeader(_message.Message):
+    __slots__ = ("name", "version", "model_type", "features", "target", "metadata_json", "tags", "description", "sha256", "reason")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    model_type: str
+    features: _containers.RepeatedScalarFieldContainer[str]
+    target: str
+    metadata_json: str
+    tags: _containers.ScalarMap[str, str]
+    description: str
+    sha256: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., model_type: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., metadata_json: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., sha256: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RegisterModelRequest(_message.Message):
+    __slots__ = ("header", "artifact_chunk", "profile_chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: RegisterModelHeader
+    artifact_chunk: bytes
+    profile_chunk: bytes
+    def __init__(self, header: _Optional[_Union[RegisterModelHeader, _Mapping]] = ..., artifact_chunk: _Optional[bytes] = ..., profile_chunk: _Optional[bytes] = ...) -> None: ...
+
+class ModelVersionInfo(_message.Message):
+    __slots__ = ("name", "version", "stage", "model_type", "features", "target", "task", "class_labels", "sha256", "size", "has_profile", "metrics", "tags", "description", "created_at", "updated_at", "metadata_json")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    CLASS_LABELS_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    HAS_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    stage: str
+    model_type: str
+    features: _containers.RepeatedScalarFieldContainer[str]
+    target: str
+    task: str
+    class_labels: _containers.RepeatedScalarFieldContainer[str]
+    sha256: str
+    size: int
+    has_profile: bool
+    metrics: _containers.ScalarMap[str, float]
+    tags: _containers.ScalarMap[str, str]
+    description: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    metadata_json: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., model_type: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., task: _Optional[str] = ..., class_labels: _Optional[_Iterable[str]] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., has_profile: _Optional[bool] = ..., metrics: _Optional[_Mapping[str, float]] = ..., tags: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata_json: _Optional[str] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "created_at", "versions", "production_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    created_at: _timestamp_pb2.Timestamp
+    versions: _containers.RepeatedCompositeFieldContainer[ModelVersionInfo]
+    production_version: str
+    def __init__(self, name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[ModelVersionInfo, _Mapping]]] = ..., production_version: _Optional[str] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class PromoteModelRequest(_message.Message):
+    __slots__ = ("name", "version", "stage", "reason", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    stage: str
+    reason: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., reason: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class RollbackModelRequest(_message.Message):
+    __slots__ = ("name", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ArchiveModelRequest(_message.Message):
+    __slots__ = ("name", "version", "reason", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    reason: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., reason: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class GetHistoryRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class StageTransitionInfo(_message.Message):
+    __slots__ = ("id", "name", "version", "from_stage", "to_stage", "actor", "reason", "kind", "at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FROM_STAGE_FIELD_NUMBER: _ClassVar[int]
+    TO_STAGE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    version: str
+    from_stage: str
+    to_stage: str
+    actor: str
+    reason: str
+    kind: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., from_stage: _Optional[str] = ..., to_stage: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., kind: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetHistoryResponse(_message.Message):
+    __slots__ = ("transitions",)
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    transitions: _containers.RepeatedCompositeFieldContainer[StageTransitionInfo]
+    def __init__(self, transitions: _Optional[_Iterable[_Union[StageTransitionInfo, _Mapping]]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("after_id", "backlog_only")
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKLOG_ONLY_FIELD_NUMBER: _ClassVar[int]
+    after_id: int
+    backlog_only: bool
+    def __init__(self, after_id: _Optional[int] = ..., backlog_only: _Optional[bool] = ...) -> None: ...
+
+class RegistryEvent(_message.Message):
+    __slots__ = ("id", "kind", "name", "version", "payload_json", "at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    kind: str
+    name: str
+    version: str
+    payload_json: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., payload_json: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LoadedVersion(_message.Message):
+    __slots__ = ("name", "version", "sha256", "role")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    sha256: str
+    role: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class LoadFailure(_message.Message):
+    __slots__ = ("name", "version", "error", "at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    error: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., error: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GatewayStatus(_message.Message):
+    __slots__ = ("event_id", "loaded", "failures", "serving", "prediction_log_queued", "prediction_log_dropped")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    SERVING_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_LOG_QUEUED_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_LOG_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    event_id: int
+    loaded: _containers.RepeatedCompositeFieldContainer[LoadedVersion]
+    failures: _containers.RepeatedCompositeFieldContainer[LoadFailure]
+    serving: bool
+    prediction_log_queued: int
+    prediction_log_dropped: int
+    def __init__(self, event_id: _Optional[int] = ..., loaded: _Optional[_Iterable[_Union[LoadedVersion, _Mapping]]] = ..., failures: _Optional[_Iterable[_Union[LoadFailure, _Mapping]]] = ..., serving: _Optional[bool] = ..., prediction_log_queued: _Optional[int] = ..., prediction_log_dropped: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,422 @@
+"""The `galgate` command line: register, list, promote, roll back, archive, audit, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from gateway.cli_backend import Backend, CliError, LocalBackend
+from gateway.cli_render import (
+    render_history,
+    render_model,
+    render_models,
+    render_registered,
+    render_version,
+    to_plain,
+)
+from gateway.config import DEFAULT_DB
+from registry import RegistryError, Stage
+
+if TYPE_CHECKING:
+    from converters import Table
+    from gateway.registration import PreparedVersion
+
+_PICKLE_WARNING = (
+    "MODEL_FILE is a joblib/pickle file of a fitted sklearn, xgboost or lightgbm "
+    "estimator, or a ready-made .onnx file. Loading a pickle file runs code stored in it: "
+    "register only files you trust. The estimator is converted to ONNX here, on this "
+    "machine; the gateway never loads pickle, it serves ONNX only."
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (see '{self.prog} --help')"
+        _fail(f"{message}{hint}", code=2)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    raise SystemExit(_print_error(message, code))
+
+
+def _print_error(message: str, code: int) -> int:
+    line = " ".join(str(message).split())  # one line, whatever the message held
+    print(f"galgate: error: {line}", file=sys.stderr)
+    return code
+
+
+def _sqlite_url(value: str) -> str:
+    """Accept a SQLAlchemy URL, or a plain file path meaning an embedded SQLite database."""
+    return value if "://" in value else f"sqlite+aiosqlite:///{value}"
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser; defaults for --db and --actor come from ``environ``."""
+    environ = os.environ if environ is None else environ
+    default_db = environ.get("GALGATE_DB_URL") or DEFAULT_DB
+    default_actor = environ.get("USER") or environ.get("USERNAME") or _login_name()
+
+    def add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+        def default(value: object) -> object:
+            return argparse.SUPPRESS if suppress else value
+
+        parser.add_argument(
+            "--db",
+            type=_sqlite_url,
+            default=default(default_db),
+            help="registry database: a SQLAlchemy URL or a SQLite file path "
+            f"(default: $GALGATE_DB_URL or {DEFAULT_DB})",
+        )
+        parser.add_argument(
+            "--json", action="store_true", default=default(False), help="print JSON for scripts"
+        )
+        parser.add_argument(
+            "--actor",
+            default=default(default_actor),
+            help="who is making the change, for the audit trail (default: $USER)",
+        )
+
+    root = _Parser(
+        prog="galgate",
+        description="Manage the galgate model registry: register ONNX-converted models, "
+        "move versions between stages, read the audit trail.",
+    )
+    add_common(root, suppress=False)
+    common = _Parser(add_help=False)
+    add_common(common, suppress=True)
+    commands = root.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    reg = commands.add_parser(
+        "register",
+        parents=[common],
+        help="convert (if needed), validate and register a model version",
+        description="Register a new version (stage development). " + _PICKLE_WARNING,
+    )
+    reg.add_argument("model_file", metavar="MODEL_FILE", help="estimator .joblib/.pkl or .onnx")
+    reg.add_argument("--name", required=True, help="model name")
+    reg.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="CSV (header row) or NPZ of feature rows: used for the parity check and the "
+        "reference profile",
+    )
+    reg.add_argument("--target", default=None, metavar="COL", help="target column in --data")
+    reg.add_argument("--version", default=None, help="version string (default: next patch)")
+    reg.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
+    reg.add_argument("--description", default="")
+    reg.add_argument("--reason", default="", help="recorded in the audit trail")
+
+    models = commands.add_parser("models", help="list models or show one")
+    models_cmd = models.add_subparsers(
+        dest="models_command", metavar="ACTION", parser_class=_Parser
+    )
+    models_cmd.required = True
+    models_cmd.add_parser("list", parents=[common], help="every model and its production version")
+    show = models_cmd.add_parser(
+        "show", parents=[common], help="a model's versions, or one version"
+    )
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("version", metavar="VERSION", nargs="?", default=None)
+
+    stages = [stage.value for stage in Stage]
+    promote = commands.add_parser("promote", parents=[common], help="move a version to a stage")
+    promote.add_argument("name", metavar="NAME")
+    promote.add_argument("version", metavar="VERSION")
+    promote.add_argument(
+        "--to",
+        required=True,
+        choices=stages,
+        metavar="STAGE",
+        dest="stage",
+        help="one of: " + ", ".join(stages),
+    )
+    promote.add_argument("--reason", default="")
+    promote.add_argument("--force", action="store_true", help="skip the stage-order checks")
+
+    rollback = commands.add_parser(
+        "rollback", parents=[common], help="put the previous production version back"
+    )
+    rollback.add_argument("name", metavar="NAME")
+    rollback.add_argument("--reason", default="")
+
+    archive = commands.add_parser("archive", parents=[common], help="archive a version")
+    archive.add_argument("name", metavar="NAME")
+    archive.add_argument("version", metavar="VERSION")
+    archive.add_argument("--reason", default="")
+    archive.add_argument("--force", action="store_true", help="archive even a production version")
+
+    history = commands.add_parser("history", parents=[common], help="a model's stage changes")
+    history.add_argument("name", metavar="NAME")
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the gRPC gateway on the registry (settings also from GALGATE_* variables)",
+    )
+    serve.add_argument(
+        "--listen", default=None, metavar="HOST:PORT", help="default 127.0.0.1:50051"
+    )
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument(
+        "--demo", action="store_true", default=None, help='register the "demo" model first'
+    )
+    serve.add_argument("--metrics-listen", default=None, metavar="HOST:PORT", help="Prometheus")
+
+    commands.add_parser(
+        "demo",
+        parents=[common],
+        help='register the demo classifier as "demo" and promote it to production',
+    )
+    return root
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): the audit still needs a name
+        return "unknown"
+
+
+def _parse_tags(pairs: Sequence[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            _fail(f"--tag expects KEY=VALUE, got {pair!r}", code=2)
+        tags[key] = value
+    return tags
+
+
+def _estimator_features(model: Any) -> list[str] | None:
+    """The feature names an estimator was fitted with, when it recorded real names."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        try:  # xgboost's sklearn API: the booster keeps the names it was fitted with
+            names = model.get_booster().feature_names
+        except Exception:
+            names = None
+    if names is None:
+        names = getattr(model, "feature_name_", None)  # lightgbm; Column_<i> when unnamed
+        if names is not None and all(str(n) == f"Column_{i}" for i, n in enumerate(names)):
+            names = None
+    return [str(n) for n in names] if names is not None else None
+
+
+def prepare_from_files(args: argparse.Namespace) -> PreparedVersion:
+    """Load MODEL_FILE and --data and build the version to upload (conversion runs here)."""
+    model_path, data_path = Path(args.model_file), Path(args.data)
+    for label, path in (("model file", model_path), ("data file", data_path)):
+        if not path.is_file():
+            raise CliError(f"{label} {str(path)!r} not found")
+    from converters.data import load_table
+    from gateway.registration import prepare_estimator, prepare_onnx
+
+    common = {"tags": args.tags, "description": args.description, "target": args.target or ""}
+    if model_path.suffix.lower() == ".onnx":
+        onnx_bytes = model_path.read_bytes()
+        table = _onnx_table(onnx_bytes, data_path, args.target)
+        return prepare_onnx(onnx_bytes, table.X, feature_names=table.feature_names, **common)
+    model = _load_estimator(model_path)
+    table = load_table(data_path, target=args.target, features=_estimator_features(model))
+    return prepare_estimator(model, table.X, table.y, feature_names=table.feature_names, **common)
+
+
+def _onnx_table(onnx_bytes: bytes, data_path: Path, target: str | None) -> Table:
+    """The data's feature columns for an ONNX model: the features its embedded signature
+    names, in that order, when the file has them; else every column but the target."""
+    from converters import DataError, load_table, validate_onnx
+
+    features = validate_onnx(onnx_bytes).features  # raises InvalidOnnxError for garbage
+    try:
+        return load_table(data_path, target=target, features=features)
+    except DataError:
+        return load_table(data_path, target=target)
+
+
+def _load_estimator(path: Path) -> Any:
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # unpickling can fail in any way: report it as one line
+        raise CliError(
+            f"cannot load estimator from {str(path)!r} ({type(exc).__name__}: {exc}); "
+            "expected a joblib/pickle file of a fitted estimator or an .onnx file"
+        ) from exc
+
+
+async def run_command(args: argparse.Namespace, backend: Backend) -> Any:
+    """Run one parsed command against a backend; returns what to print (as text or JSON)."""
+    command = args.command
+    if command == "register":
+        prepared = await asyncio.to_thread(prepare_from_files, args)
+        version = await backend.register(
+            args.name, prepared, version=args.version, actor=args.actor, reason=args.reason
+        )
+        return {"version": version, "parity": prepared.parity}
+    if command == "models" and args.models_command == "list":
+        return await backend.list_models()
+    if command == "models":
+        if args.version is None:
+            return await backend.get_model(args.name)
+        return await backend.get_version(args.name, args.version)
+    if command == "promote":
+        return await backend.promote(
+            args.name,
+            args.version,
+            Stage(args.stage),
+            actor=args.actor,
+            reason=args.reason,
+            force=args.force,
+        )
+    if command == "rollback":
+        return await backend.rollback(args.name, actor=args.actor, reason=args.reason)
+    if command == "archive":
+        return await backend.archive(
+            args.name, args.version, actor=args.actor, reason=args.reason, force=args.force
+        )
+    if command == "history":
+        return await backend.history(args.name)
+    if command == "demo":
+        version = await backend.demo(actor=args.actor)
+        return {"created": version is not None, "version": version}
+    raise CliError(f"unknown command {command!r}")
+
+
+def render(args: argparse.Namespace, result: Any) -> str:
+    """Human-readable text for a command's result."""
+    command = args.command
+    if command == "register":
+        return render_registered(result["version"], result["parity"])
+    if command == "models" and args.models_command == "list":
+        return render_models(result)
+    if command == "models":
+        return render_model(result) if args.version is None else render_version(result)
+    if command == "history":
+        return render_history(args.name, result)
+    if command == "demo":
+        if result["created"]:
+            v = result["version"]
+            return f"registered {v.name} {v.version} and promoted it to {v.stage.value}"
+        return 'model "demo" already exists; nothing changed'
+    verb = {"promote": "moved", "rollback": "rolled back", "archive": "archived"}[command]
+    v = result
+    return f"{verb} {v.name} {v.version}: now {v.stage.value}"
+
+
+def _db_reason(exc: BaseException) -> str:
+    """The driver's own words for a database failure, without SQLAlchemy's boilerplate."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).split("\n")[0]
+    return text.split(" (Background on this error")[0] or type(exc).__name__
+
+
+async def _open_backend(args: argparse.Namespace) -> Backend:
+    """The backend the commands run against (the local registry database for now)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return await LocalBackend.open(args.db)
+    except RegistryError:
+        raise
+    except Exception as exc:
+        try:
+            shown = make_url(args.db).render_as_string(hide_password=True)
+        except Exception:
+            shown = "(unparsable URL)"
+        raise CliError(f"cannot open database {shown}: {_db_reason(exc)}") from exc
+
+
+async def _main_async(args: argparse.Namespace) -> str:
+    backend = await _open_backend(args)
+    try:
+        result = await run_command(args, backend)
+    finally:
+        await backend.close()
+    if args.json:
+        return json.dumps(to_plain(result), indent=2, sort_keys=True)
+    return render(args, result)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the gateway in the foreground until SIGTERM/SIGINT (see gateway.serve)."""
+    from gateway.config import ConfigError, Settings
+    from gateway.serve import run
+
+    try:
+        settings = Settings.from_env(
+            db_url=args.db, listen=args.listen, demo=args.demo, metrics_listen=args.metrics_listen
+        )
+    except ConfigError as exc:
+        _fail(str(exc), code=2)
+    return run(settings, workers=args.workers)
+
+
+def _is_domain_error(exc: Exception) -> bool:
+    """Registry, conversion and CLI errors: expected failures, reported without traceback."""
+    if isinstance(exc, RegistryError | CliError):
+        return True
+    errors = sys.modules.get("converters.errors")  # raised only if converters was imported
+    return errors is not None and isinstance(exc, errors.ConversionError)
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], *_: object, **__: object
+) -> None:
+    """Library warnings as one 'galgate: warning:' line each, without source excerpts."""
+    line = " ".join(str(message).split())
+    print(f"galgate: warning: {category.__name__}: {line}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `galgate` console script; returns the process exit code."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        # Parity and metrics feed numpy rows to estimators fitted on DataFrames: expected.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command == "register":
+            args.tags = _parse_tags(args.tag)
+        if args.command == "serve":
+            return _serve(args)
+        output = asyncio.run(_main_async(args))
+    except SystemExit as exc:  # --help (0) or a usage error already printed (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    except KeyboardInterrupt:
+        return _print_error("interrupted", 130)
+    except Exception as exc:
+        if _is_domain_error(exc):
+            # The registry speaks Python (force=True); the user typed flags.
+            return _print_error(str(exc).replace("force=True", "--force"), 1)
+        if type(exc).__module__.startswith("sqlalchemy"):
+            return _print_error(f"database error: {_db_reason(exc)}", 1)
+        if isinstance(exc, OSError) and exc.strerror:
+            where = f": {exc.filename}" if exc.filename else ""
+            return _print_error(f"{exc.strerror}{where}", 1)
+        if os.environ.get("GALGATE_DEBUG"):
+            raise
+        return _print_error(f"{type(exc).__name__}: {exc} (set GALGATE_DEBUG=1 for a traceback)", 1)
+    print(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

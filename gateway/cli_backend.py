@@ -1,0 +1,133 @@
+"""What the CLI's commands run against: a Backend interface and its local-database form.
+
+The CLI parses arguments, prepares artifacts on the user's machine and renders
+results; every read or change of the registry goes through a ``Backend``.
+``LocalBackend`` opens the registry database directly. A remote backend (the
+``ModelAdmin`` gRPC service) implements the same methods and returns the same
+registry entities, so the rest of the CLI does not change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from registry import Model, ModelVersion, Stage, StageTransition
+from registry.repository import Registry
+
+if TYPE_CHECKING:
+    from gateway.registration import PreparedVersion
+
+
+class CliError(Exception):
+    """A command cannot run as asked (missing file, unreadable estimator, ...)."""
+
+
+class Backend(Protocol):
+    """The operations behind the CLI's commands; errors are RegistryError subclasses."""
+
+    async def register(
+        self, name: str, prepared: PreparedVersion, *, version: str | None, actor: str, reason: str
+    ) -> ModelVersion:
+        """Store a prepared version (stage development) and return it."""
+        ...
+
+    async def list_models(self) -> list[Model]:
+        """Every model with its versions."""
+        ...
+
+    async def get_model(self, name: str) -> Model:
+        """One model with its versions."""
+        ...
+
+    async def get_version(self, name: str, version: str) -> ModelVersion:
+        """One version."""
+        ...
+
+    async def promote(
+        self, name: str, version: str, stage: Stage, *, actor: str, reason: str, force: bool
+    ) -> ModelVersion:
+        """Move a version to ``stage``; returns the version as it is now."""
+        ...
+
+    async def rollback(self, name: str, *, actor: str, reason: str) -> ModelVersion:
+        """Restore the previous production version; returns it."""
+        ...
+
+    async def archive(
+        self, name: str, version: str, *, actor: str, reason: str, force: bool
+    ) -> ModelVersion:
+        """Archive a version; returns it."""
+        ...
+
+    async def history(self, name: str) -> list[StageTransition]:
+        """The model's audit trail, oldest first."""
+        ...
+
+    async def demo(self, *, actor: str) -> ModelVersion | None:
+        """Register and promote the demo model; None when it already existed."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class LocalBackend:
+    """A Backend over a registry database reached by its SQLAlchemy URL."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    @classmethod
+    async def open(cls, url: str) -> LocalBackend:
+        """Open (and if needed create) the registry database at ``url``."""
+        return cls(await Registry.open(url))
+
+    async def register(
+        self, name: str, prepared: PreparedVersion, *, version: str | None, actor: str, reason: str
+    ) -> ModelVersion:
+        from gateway.registration import register_prepared
+
+        return await register_prepared(
+            self._registry, name, prepared, version=version, actor=actor, reason=reason
+        )
+
+    async def list_models(self) -> list[Model]:
+        return list(await self._registry.list_models())
+
+    async def get_model(self, name: str) -> Model:
+        return await self._registry.get_model(name)
+
+    async def get_version(self, name: str, version: str) -> ModelVersion:
+        return await self._registry.get_version(name, version)
+
+    async def promote(
+        self, name: str, version: str, stage: Stage, *, actor: str, reason: str, force: bool
+    ) -> ModelVersion:
+        return await self._registry.transition(
+            name, version, stage, actor=actor, reason=reason, force=force
+        )
+
+    async def rollback(self, name: str, *, actor: str, reason: str) -> ModelVersion:
+        return await self._registry.rollback(name, actor=actor, reason=reason)
+
+    async def archive(
+        self, name: str, version: str, *, actor: str, reason: str, force: bool
+    ) -> ModelVersion:
+        result = await self._registry.archive(
+            name, version, actor=actor, reason=reason, force=force
+        )
+        if isinstance(result, ModelVersion):
+            return result
+        return await self._registry.get_version(name, version)
+
+    async def history(self, name: str) -> list[StageTransition]:
+        return list(await self._registry.history(name))
+
+    async def demo(self, *, actor: str) -> ModelVersion | None:
+        from gateway.demo import ensure_demo
+
+        return await ensure_demo(self._registry, actor=actor)
+
+    async def close(self) -> None:
+        await self._registry.close()

@@ -1,0 +1,212 @@
+"""Pure text and JSON rendering of registry entities for the `galgate` CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from registry import Model, ModelVersion, StageTransition
+
+
+def to_plain(obj: Any) -> Any:
+    """Turn entities (dataclasses, enums, datetimes, numpy values) into JSON-ready values.
+
+    >>> import datetime as dt
+    >>> to_plain({"at": dt.datetime(2024, 1, 2, tzinfo=dt.UTC), "n": (1, 2)})
+    {'at': '2024-01-02T00:00:00+00:00', 'n': [1, 2]}
+    """
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else str(obj)
+    if isinstance(obj, enum.Enum):
+        return to_plain(obj.value)
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, bytes | bytearray):
+        return f"<{len(obj)} bytes>"
+    if isinstance(obj, Model):
+        production = obj.production
+        return {
+            "name": obj.name,
+            "created_at": to_plain(obj.created_at),
+            "production": production.version if production else None,
+            "versions": to_plain(obj.versions),
+        }
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return to_plain(obj.tolist())
+    if isinstance(obj, Iterable):
+        return [to_plain(v) for v in obj]
+    return str(obj)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Left-aligned columns separated by two spaces.
+
+    >>> print(table(["NAME", "N"], [["a", 1], ["bbb", 22]]))
+    NAME  N
+    a     1
+    bbb   22
+    """
+    cells = [list(headers)] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+def when(at: datetime | None) -> str:
+    """A timestamp as 'YYYY-MM-DD HH:MM:SS' in UTC."""
+    if at is None:
+        return "-"
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def size(n: int) -> str:
+    """A byte count for people.
+
+    >>> size(512), size(2048), size(3 * 1024 * 1024)
+    ('512 B', '2.0 KiB', '3.0 MiB')
+    """
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _pairs(mapping: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_number(v)}" for k, v in mapping.items()) or "-"
+
+
+def render_models(models: Sequence[Model]) -> str:
+    """The `models list` table."""
+    if not models:
+        return "no models registered"
+    rows = []
+    for model in models:
+        production = model.production
+        latest = max(model.versions, key=lambda v: v.created_at, default=None)
+        rows.append(
+            [
+                model.name,
+                production.version if production else "-",
+                len(model.versions),
+                latest.version if latest else "-",
+                when(latest.created_at if latest else model.created_at),
+            ]
+        )
+    return table(["NAME", "PRODUCTION", "VERSIONS", "LATEST", "REGISTERED"], rows)
+
+
+def render_model(model: Model) -> str:
+    """The `models show NAME` view: one line per version."""
+    rows = [
+        [
+            v.version,
+            v.stage.value,
+            v.spec.model_type,
+            len(v.spec.features),
+            v.sha256[:12],
+            size(v.size),
+            when(v.created_at),
+        ]
+        for v in model.versions
+    ]
+    head = f"model {model.name} (created {when(model.created_at)})"
+    if not rows:
+        return f"{head}\nno versions"
+    headers = ["VERSION", "STAGE", "TYPE", "FEATURES", "SHA256", "SIZE", "REGISTERED"]
+    return f"{head}\n{table(headers, rows)}"
+
+
+def render_version(v: ModelVersion) -> str:
+    """The `models show NAME VERSION` view: one field per line."""
+    spec = v.spec
+    signature = spec.signature
+    labels = signature.get("class_labels") if isinstance(signature, Mapping) else None
+    fields: list[tuple[str, object]] = [
+        ("name", v.name),
+        ("version", v.version),
+        ("stage", v.stage.value),
+        ("model type", spec.model_type),
+        ("task", signature.get("task", "-") if isinstance(signature, Mapping) else "-"),
+        ("features", ", ".join(spec.features)),
+        ("target", spec.target or "-"),
+        ("sha256", v.sha256),
+        ("size", size(v.size)),
+        ("profile", "yes" if v.has_profile else "no"),
+        ("training samples", spec.training_samples or "-"),
+        ("metrics", _pairs(spec.metrics)),
+        ("validation metrics", _pairs(spec.validation_metrics)),
+        ("hyperparameters", _pairs(spec.hyperparameters)),
+        ("tags", _pairs(spec.tags)),
+        ("description", spec.description or "-"),
+        ("registered", when(v.created_at)),
+        ("updated", when(v.updated_at)),
+    ]
+    if labels:
+        fields.insert(5, ("class labels", ", ".join(str(c) for c in labels)))
+    width = max(len(k) for k, _ in fields)
+    return "\n".join(f"{k.ljust(width)}  {value}" for k, value in fields)
+
+
+def render_history(name: str, transitions: Sequence[StageTransition]) -> str:
+    """The `history NAME` table, oldest first."""
+    if not transitions:
+        return f"no history for {name}"
+    rows = [
+        [
+            when(t.at),
+            t.version,
+            t.from_stage.value if t.from_stage else "-",
+            t.to_stage.value,
+            t.kind,
+            t.actor,
+            t.reason,
+        ]
+        for t in transitions
+    ]
+    return table(["AT", "VERSION", "FROM", "TO", "KIND", "ACTOR", "REASON"], rows)
+
+
+def render_parity(parity: Any) -> str:
+    """One line of a parity report's figures (its numeric and boolean fields)."""
+    if parity is None:
+        return "not checked (ready-made ONNX: no original model to compare with)"
+    plain = to_plain(parity)
+    if not isinstance(plain, Mapping):
+        return str(plain)
+    shown = {k: v for k, v in plain.items() if isinstance(v, int | float | bool | str)}
+    return _pairs(shown)
+
+
+def render_registered(v: ModelVersion, parity: Any) -> str:
+    """What `register` prints."""
+    lines = [
+        f"registered {v.name} {v.version} ({v.stage.value})",
+        f"  model type  {v.spec.model_type}",
+        f"  features    {len(v.spec.features)}: {', '.join(v.spec.features)}",
+        f"  artifact    sha256 {v.sha256[:12]}…  {size(v.size)}",
+        f"  parity      {render_parity(parity)}",
+    ]
+    if v.spec.metrics:
+        lines.append(f"  metrics     {_pairs(v.spec.metrics)} (on the --data rows)")
+    lines.append(f"next: galgate promote {v.name} {v.version} --to staging")
+    return "\n".join(lines)

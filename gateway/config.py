@@ -1,0 +1,74 @@
+"""Frozen gateway settings, built once from GALGATE_* variables and command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_DB = "sqlite+aiosqlite:///galgate.db"
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting has an invalid value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the gateway process is configured with; validated in __post_init__."""
+
+    db_url: str = DEFAULT_DB
+    listen: str = "127.0.0.1:50051"
+    # Bearer token required by ModelAdmin RPCs when set; Predict too when predict_token is set.
+    admin_token: str = ""
+    predict_token: str = ""
+    # gRPC receive/send caps; RegisterModel streams chunks so artifacts may exceed this.
+    max_message_bytes: int = 4 * MIB
+    max_upload_bytes: int = 64 * MIB
+    max_concurrent_rpcs: int = 1024
+    grace_seconds: float = 5.0
+    # How often each gateway tails the registry's events table for changes made elsewhere.
+    poll_interval: float = 0.25
+    # Versions kept loaded after they stop serving, per model, for instant rollback.
+    retained_versions: int = 2
+    metrics_listen: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"listen must be HOST:PORT, got {self.listen!r}")
+        for name in ("max_message_bytes", "max_upload_bytes", "max_concurrent_rpcs"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.poll_interval <= 0 or self.grace_seconds < 0:
+            raise ConfigError("poll_interval must be > 0 and grace_seconds >= 0")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key must be given together")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from GALGATE_<FIELD> variables, then explicit overrides (flags).
+
+        >>> Settings.from_env({"GALGATE_LISTEN": "127.0.0.1:0"}).listen
+        '127.0.0.1:0'
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(f"GALGATE_{field.name.upper()}")
+            if raw is None:
+                continue
+            kind = type(field.default)
+            try:
+                values[field.name] = (
+                    raw.lower() in {"1", "true", "yes"} if kind is bool else kind(raw)
+                )
+            except ValueError as exc:
+                raise ConfigError(f"GALGATE_{field.name.upper()}={raw!r}: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

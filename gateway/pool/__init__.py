@@ -1,0 +1,1 @@
+"""The model pool: loaded versions, the immutable routing snapshot, and its reconciler."""

@@ -1,0 +1,71 @@
+"""The immutable routing snapshot: what every Predict looks up, swapped by one assignment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gateway.errors import ModelNotServedError
+from gateway.pool.model import LoadedModel
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The answer to a routing question: which loaded version, as which arm."""
+
+    model: LoadedModel
+    arm: str
+    experiment_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    """Routing for one model name: its production version and every loaded version."""
+
+    production: Served | None
+    versions: Mapping[str, LoadedModel]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the hot path needs, frozen; a swap replaces the whole object.
+
+    >>> Snapshot.empty().event_id
+    0
+    """
+
+    event_id: int
+    routes: Mapping[str, ModelRoute] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> Snapshot:
+        """The snapshot of a gateway that serves nothing yet."""
+        return cls(event_id=0, routes={})
+
+    def route(self, name: str, routing_key: str = "", version: str = "") -> Served:
+        """Pick the version that serves this request.
+
+        Args:
+            name: the model name.
+            routing_key: sticky-assignment key (used by experiments).
+            version: a pinned version; bypasses routing.
+
+        Returns:
+            The loaded version and the arm it serves as.
+        """
+        route = self.routes.get(name)
+        if route is None:
+            raise ModelNotServedError(
+                f"model {name!r} is not served; served models: {sorted(self.routes) or 'none'}"
+            )
+        if version:
+            model = route.versions.get(version)
+            if model is None:
+                raise ModelNotServedError(
+                    f"version {version!r} of model {name!r} is not loaded; "
+                    f"loaded versions: {sorted(route.versions)}"
+                )
+            return Served(model=model, arm="pinned")
+        if route.production is None:
+            raise ModelNotServedError(f"model {name!r} has no production version")
+        return route.production

@@ -1,0 +1,1 @@
+"""The gRPC edge: server factory, servicers, codecs and the error->status table."""

@@ -1,0 +1,180 @@
+"""Pure conversions between registry entities and galgate.v1 admin messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway._pb.galgate.v1 import admin_pb2 as pb
+from gateway.errors import InvalidInputError
+from registry.entities import Event, Model, ModelVersion, Stage, StageTransition, VersionSpec
+
+# metadata_json keys a RegisterModel header may carry, and how to read each.
+_DATETIME_KEYS = ("training_start", "training_end", "trained_at")
+_MAPPING_KEYS = (
+    "hyperparameters",
+    "preprocessing",
+    "feature_importance",
+    "metrics",
+    "validation_metrics",
+    "test_metrics",
+)
+_SCALAR_KEYS = {"training_samples": int, "training_duration_seconds": float, "trained_by": str}
+METADATA_KEYS = frozenset((*_DATETIME_KEYS, *_MAPPING_KEYS, *_SCALAR_KEYS))
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp for a tz-aware datetime (None stays None)."""
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | list):
+        return list(value)
+    return str(value)
+
+
+def spec_json(spec: VersionSpec) -> str:
+    """The whole stored metadata as JSON (datetimes as ISO 8601)."""
+    data = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    return json.dumps(data, default=_json_default, sort_keys=True)
+
+
+def version_info(v: ModelVersion) -> pb.ModelVersionInfo:
+    """Encode one version."""
+    signature = v.spec.signature
+    return pb.ModelVersionInfo(
+        name=v.name,
+        version=v.version,
+        stage=v.stage.value,
+        model_type=v.spec.model_type,
+        features=list(v.spec.features),
+        target=v.spec.target,
+        task=str(signature.get("task", "")),
+        class_labels=[str(c) for c in signature.get("class_labels", ())],
+        sha256=v.sha256,
+        size=v.size,
+        has_profile=v.has_profile,
+        metrics={k: float(x) for k, x in v.spec.metrics.items()},
+        tags=dict(v.spec.tags),
+        description=v.spec.description,
+        created_at=timestamp(v.created_at),
+        updated_at=timestamp(v.updated_at),
+        metadata_json=spec_json(v.spec),
+    )
+
+
+def model_info(m: Model) -> pb.ModelInfo:
+    """Encode one model with all its versions."""
+    production = m.production
+    return pb.ModelInfo(
+        name=m.name,
+        created_at=timestamp(m.created_at),
+        versions=[version_info(v) for v in m.versions],
+        production_version=production.version if production else "",
+    )
+
+
+def transition_info(t: StageTransition) -> pb.StageTransitionInfo:
+    """Encode one audit row."""
+    return pb.StageTransitionInfo(
+        id=t.id,
+        name=t.name,
+        version=t.version,
+        from_stage=t.from_stage.value if t.from_stage else "",
+        to_stage=t.to_stage.value,
+        actor=t.actor,
+        reason=t.reason,
+        kind=t.kind,
+        at=timestamp(t.at),
+    )
+
+
+def event_info(e: Event) -> pb.RegistryEvent:
+    """Encode one registry event."""
+    return pb.RegistryEvent(
+        id=e.id,
+        kind=e.kind,
+        name=e.name,
+        version=e.version,
+        payload_json=json.dumps(dict(e.payload), default=_json_default, sort_keys=True),
+        at=timestamp(e.at),
+    )
+
+
+def parse_stage(text: str) -> Stage:
+    """A Stage from its name; INVALID_ARGUMENT listing the stages otherwise.
+
+    >>> parse_stage("Production").value
+    'production'
+    """
+    try:
+        return Stage(text.strip().lower())
+    except ValueError:
+        raise InvalidInputError(
+            f"unknown stage {text!r}; expected one of {[s.value for s in Stage]}"
+        ) from None
+
+
+def _parse_datetime(key: str, raw: object) -> datetime:
+    try:
+        value = datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise InvalidInputError(f"metadata {key!r} must be an ISO 8601 time, got {raw!r}") from None
+    if value.tzinfo is None:
+        raise InvalidInputError(f"metadata {key!r} must carry a UTC offset, got {raw!r}")
+    return value
+
+
+def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any]) -> VersionSpec:
+    """Build the VersionSpec of an upload from its header and the artifact's signature."""
+    try:
+        metadata = json.loads(header.metadata_json) if header.metadata_json else {}
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"metadata_json is not valid JSON: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise InvalidInputError("metadata_json must be a JSON object")
+    unknown = sorted(set(metadata) - METADATA_KEYS)
+    if unknown:
+        raise InvalidInputError(
+            f"unknown metadata keys {unknown}; allowed: {sorted(METADATA_KEYS)}"
+        )
+    fields: dict[str, Any] = {}
+    for key in _DATETIME_KEYS:
+        if metadata.get(key) is not None:
+            fields[key] = _parse_datetime(key, metadata[key])
+    for key in _MAPPING_KEYS:
+        if key in metadata:
+            if not isinstance(metadata[key], dict):
+                raise InvalidInputError(f"metadata {key!r} must be a JSON object")
+            fields[key] = metadata[key]
+    for key, kind in _SCALAR_KEYS.items():
+        if metadata.get(key) is not None:
+            try:
+                fields[key] = kind(metadata[key])
+            except (TypeError, ValueError):
+                raise InvalidInputError(
+                    f"metadata {key!r} must be {kind.__name__}, got {metadata[key]!r}"
+                ) from None
+    return VersionSpec(
+        model_type=header.model_type or "onnx",
+        features=tuple(signature["features"]),
+        signature=dict(signature),
+        target=header.target,
+        tags=dict(header.tags),
+        description=header.description,
+        **fields,
+    )

@@ -1,0 +1,177 @@
+"""galgate.v1.ModelAdmin: registry changes over gRPC, each followed by a reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from converters import ReferenceProfile, validate_onnx
+from gateway._pb.galgate.v1 import admin_pb2 as pb
+from gateway._pb.galgate.v1 import admin_pb2_grpc as pb_grpc
+from gateway.config import Settings
+from gateway.errors import InvalidInputError, PayloadTooLargeError
+from gateway.pool.reconciler import Pool
+from gateway.server import admin_codec as codec
+from gateway.server.status import grpc_errors
+from registry.entities import Stage
+from registry.repository import Registry
+
+ACTOR_METADATA = "x-galgate-actor"
+
+
+def _actor(context) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == ACTOR_METADATA and value:
+            return value[:128]
+    return "admin-api"
+
+
+@grpc_errors
+class AdminServicer(pb_grpc.ModelAdminServicer):
+    """Thin servicer over the Registry; stage changes wait for the pool to swap."""
+
+    def __init__(self, registry: Registry, pool: Pool, settings: Settings) -> None:
+        self._registry = registry
+        self._pool = pool
+        self._settings = settings
+
+    async def RegisterModel(self, request_iterator, context):
+        header, artifact, profile = await self._receive_upload(request_iterator)
+        if header.sha256 and hashlib.sha256(artifact).hexdigest() != header.sha256.lower():
+            raise InvalidInputError(
+                f"artifact sha256 is {hashlib.sha256(artifact).hexdigest()}, "
+                f"header says {header.sha256}"
+            )
+        signature = await asyncio.to_thread(
+            validate_onnx,
+            artifact,
+            max_bytes=self._settings.max_upload_bytes,
+            feature_names=list(header.features) or None,
+        )
+        if profile:
+            parsed = ReferenceProfile.from_bytes(profile)
+            if tuple(parsed.features) != tuple(signature.features):
+                raise InvalidInputError(
+                    f"reference profile features {list(parsed.features)} differ from the "
+                    f"model's {list(signature.features)}"
+                )
+        spec = codec.spec_from_header(header, signature.to_dict())
+        version = await self._registry.register_version(
+            header.name,
+            spec,
+            artifact,
+            profile=profile or None,
+            version=header.version or None,
+            actor=_actor(context),
+            reason=header.reason,
+        )
+        return codec.version_info(version)
+
+    async def _receive_upload(self, request_iterator):
+        cap = self._settings.max_upload_bytes
+        header = None
+        artifact, profile = bytearray(), bytearray()
+        async for message in request_iterator:
+            part = message.WhichOneof("part")
+            if header is None and part != "header":
+                raise InvalidInputError("the first RegisterModel message must carry the header")
+            if part == "header":
+                if header is not None:
+                    raise InvalidInputError("RegisterModel got a second header")
+                header = message.header
+            elif part == "artifact_chunk":
+                artifact += message.artifact_chunk
+            elif part == "profile_chunk":
+                profile += message.profile_chunk
+            if len(artifact) > cap or len(profile) > cap:
+                raise PayloadTooLargeError(f"upload exceeds the {cap}-byte cap (max_upload_bytes)")
+        if header is None:
+            raise InvalidInputError("RegisterModel got no messages; send a header then chunks")
+        if not artifact:
+            raise InvalidInputError("RegisterModel got no artifact_chunk messages")
+        return header, bytes(artifact), bytes(profile)
+
+    async def ListModels(self, request, context):
+        models = await self._registry.list_models()
+        return pb.ListModelsResponse(models=[codec.model_info(m) for m in models])
+
+    async def GetModel(self, request, context):
+        if request.version:
+            version = await self._registry.get_version(request.name, request.version)
+            model = await self._registry.get_model(request.name)
+            return pb.ModelInfo(
+                name=model.name,
+                created_at=codec.timestamp(model.created_at),
+                versions=[codec.version_info(version)],
+                production_version=model.production.version if model.production else "",
+            )
+        return codec.model_info(await self._registry.get_model(request.name))
+
+    async def PromoteModel(self, request, context):
+        stage = codec.parse_stage(request.stage)
+        await self._registry.get_version(request.name, request.version)  # NOT_FOUND first
+        if stage is Stage.PRODUCTION:
+            # The artifact must load and warm before the stage change can commit.
+            await self._pool.ensure_loaded(request.name, request.version)
+        version = await self._registry.transition(
+            request.name,
+            request.version,
+            stage,
+            actor=_actor(context),
+            reason=request.reason,
+            force=request.force,
+        )
+        await self._pool.reconcile()
+        return codec.version_info(version)
+
+    async def RollbackModel(self, request, context):
+        version = await self._registry.rollback(
+            request.name, actor=_actor(context), reason=request.reason
+        )
+        await self._pool.reconcile()
+        return codec.version_info(version)
+
+    async def ArchiveModel(self, request, context):
+        version = await self._registry.archive(
+            request.name,
+            request.version,
+            actor=_actor(context),
+            reason=request.reason,
+            force=request.force,
+        )
+        await self._pool.reconcile()
+        return codec.version_info(version)
+
+    async def GetHistory(self, request, context):
+        history = await self._registry.history(request.name)
+        return pb.GetHistoryResponse(transitions=[codec.transition_info(t) for t in history])
+
+    async def WatchEvents(self, request, context):
+        after = request.after_id
+        while True:
+            events = await self._registry.events_since(after, limit=500)
+            for event in events:
+                yield codec.event_info(event)
+                after = event.id
+            if not events:
+                if request.backlog_only:
+                    return
+                await asyncio.sleep(self._settings.poll_interval)
+
+    async def GetStatus(self, request, context):
+        snapshot = self._pool.current
+        loaded = []
+        for name, route in sorted(snapshot.routes.items()):
+            production = route.production.model.version if route.production else ""
+            for version, model in sorted(route.versions.items()):
+                role = "production" if version == production else "retained"
+                loaded.append(
+                    pb.LoadedVersion(name=name, version=version, sha256=model.sha256, role=role)
+                )
+        failures = [
+            pb.LoadFailure(name=f.name, version=f.version, error=f.error, at=codec.timestamp(f.at))
+            for f in self._pool.failures.values()
+        ]
+        return pb.GatewayStatus(
+            event_id=snapshot.event_id, loaded=loaded, failures=failures, serving=self._pool.ready
+        )

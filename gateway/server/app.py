@@ -1,0 +1,133 @@
+"""Server factory: one grpc.aio server with every galgate service, health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc, prediction_pb2, prediction_pb2_grpc
+from gateway._pb.inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
+from gateway.config import Settings
+from gateway.pool.reconciler import Pool
+from gateway.server.admin_servicer import AdminServicer
+from gateway.server.auth import TokenAuthInterceptor
+from gateway.server.inference_servicer import InferenceServicer
+from gateway.server.prediction_servicer import PredictionServicer
+from registry.repository import Registry
+
+log = logging.getLogger(__name__)
+
+PREDICTION = prediction_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name
+ADMIN = admin_pb2.DESCRIPTOR.services_by_name["ModelAdmin"].full_name
+INFERENCE = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+SERVICES = (PREDICTION, ADMIN, INFERENCE)
+
+
+@dataclass
+class Gateway:
+    """A built, not yet started, gateway: the server plus what runs beside it."""
+
+    server: grpc.aio.Server
+    port: int
+    settings: Settings
+    registry: Registry
+    pool: Pool
+    health: health.aio.HealthServicer
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start serving; health turns SERVING once production models are loaded and warm."""
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        try:
+            await self.pool.reconcile()
+        except Exception:
+            log.exception("initial reconcile failed; the watch loop will retry")
+        self._tasks.append(asyncio.create_task(self._become_ready(), name="galgate-ready"))
+        self._tasks.append(
+            asyncio.create_task(self.pool.watch(self.settings.poll_interval), name="galgate-watch")
+        )
+
+    async def _become_ready(self) -> None:
+        while not self.pool.ready:
+            await asyncio.sleep(self.settings.poll_interval)
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    async def _set_health(self, status: int) -> None:
+        for service in ("", *SERVICES):
+            await self.health.set(service, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, refuse new RPCs, let in-flight ones finish within `grace`."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+
+def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = False) -> Gateway:
+    """Build the gateway's grpc.aio server bound to ``settings.listen`` (port 0: any free port).
+
+    Args:
+        settings: validated gateway settings.
+        registry: an open registry; the gateway serves what it says is in production.
+        reuse_port: let several worker processes share the port (SO_REUSEPORT).
+
+    Returns:
+        The Gateway; call ``await gateway.start()``.
+    """
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+    ]
+    tokens = {f"/{ADMIN}/": settings.admin_token}
+    if settings.predict_token:
+        tokens.update(
+            {f"/{PREDICTION}/": settings.predict_token, f"/{INFERENCE}/": settings.predict_token}
+        )
+    server = grpc.aio.server(
+        interceptors=[TokenAuthInterceptor(tokens)],
+        options=options,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    pool = Pool(registry, retained_versions=settings.retained_versions)
+    prediction_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(pool), server)
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+        InferenceServicer(pool, ready=lambda: pool.ready), server
+    )
+    admin_pb2_grpc.add_ModelAdminServicer_to_server(AdminServicer(registry, pool, settings), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            *SERVICES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    if settings.tls_cert:
+        with open(settings.tls_cert, "rb") as cert, open(settings.tls_key, "rb") as key:
+            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+        port = server.add_secure_port(settings.listen, credentials)
+    else:
+        port = server.add_insecure_port(settings.listen)
+    return Gateway(
+        server=server,
+        port=port,
+        settings=settings,
+        registry=registry,
+        pool=pool,
+        health=health_servicer,
+    )

@@ -1,0 +1,106 @@
+"""Pure conversions between galgate.v1 prediction messages and numpy arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gateway._pb.galgate.v1 import prediction_pb2 as pb
+from gateway.errors import InvalidInputError
+from gateway.pool.model import LoadedModel, Outputs
+
+_MAX_REPORTED = 5
+
+
+def to_array(request: pb.PredictRequest, model: LoadedModel) -> np.ndarray:
+    """Decode a request's rows into a finite float32 [rows, n_features] array."""
+    n_features = model.signature.n_features
+    which = request.WhichOneof("input")
+    if which == "tensor":
+        x = _tensor_rows(request.tensor, n_features)
+    elif which == "features":
+        x = _named_row(request.features.values, model)
+    else:
+        raise InvalidInputError(
+            "request has no input: set `features` (named values) or `tensor` (packed rows)"
+        )
+    if not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[:_MAX_REPORTED]
+        where = ", ".join(f"row {r} feature {model.signature.features[c]!r}" for r, c in bad)
+        raise InvalidInputError(f"inputs must be finite float32 values; NaN/Inf at {where}")
+    return x
+
+
+def _tensor_rows(tensor: pb.FloatTensor, n_features: int) -> np.ndarray:
+    rows = tensor.rows
+    if rows == 0:
+        raise InvalidInputError("tensor.rows must be at least 1")
+    expected = rows * n_features
+    if tensor.data:
+        if len(tensor.values):
+            raise InvalidInputError("give tensor.data or tensor.values, not both")
+        if len(tensor.data) != expected * 4:
+            raise InvalidInputError(
+                f"tensor.data has {len(tensor.data)} bytes; expected {rows} rows x "
+                f"{n_features} features x 4 bytes = {expected * 4}"
+            )
+        return np.frombuffer(tensor.data, dtype="<f4").reshape(rows, n_features)
+    if len(tensor.values) != expected:
+        raise InvalidInputError(
+            f"tensor.values has {len(tensor.values)} floats; expected {rows} rows x "
+            f"{n_features} features = {expected}"
+        )
+    return np.asarray(tensor.values, dtype=np.float32).reshape(rows, n_features)
+
+
+def _named_row(values, model: LoadedModel) -> np.ndarray:
+    index = model.feature_index
+    missing = [f for f in model.signature.features if f not in values]
+    unknown = sorted(k for k in values if k not in index)
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing features {missing}")
+        if unknown:
+            parts.append(f"unknown features {unknown}")
+        raise InvalidInputError(
+            f"{'; '.join(parts)}; model {model.name!r} version {model.version!r} expects "
+            f"{list(model.signature.features)}"
+        )
+    with np.errstate(over="ignore"):
+        return np.array([[values[f] for f in model.signature.features]], dtype=np.float32)
+
+
+def to_response(
+    outputs: Outputs,
+    model: LoadedModel,
+    *,
+    rows: int,
+    prediction_id: str,
+    arm: str,
+    experiment_id: str,
+    request_id: str,
+) -> pb.PredictResponse:
+    """Encode a session's outputs as a PredictResponse."""
+    if outputs.values is not None:
+        return pb.PredictResponse(
+            prediction_id=prediction_id,
+            model=model.name,
+            version=model.version,
+            arm=arm,
+            experiment_id=experiment_id,
+            rows=rows,
+            values=outputs.values.tolist(),
+            request_id=request_id,
+        )
+    return pb.PredictResponse(
+        prediction_id=prediction_id,
+        model=model.name,
+        version=model.version,
+        arm=arm,
+        experiment_id=experiment_id,
+        rows=rows,
+        labels=outputs.labels.tolist(),
+        probabilities=outputs.probabilities.ravel().tolist(),
+        class_labels=model.class_labels,
+        request_id=request_id,
+    )

@@ -1,0 +1,288 @@
+"""Pure conversions between Open Inference Protocol (KServe v2) tensors and numpy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway._pb.inference import grpc_predict_v2_pb2 as pb
+from gateway.errors import InvalidInputError
+from gateway.pool.model import LoadedModel, Outputs
+from registry.naming import version_core
+
+PLATFORM = "onnxruntime_onnx"
+ROUTING_KEY = "routing_key"
+ARM_PARAMETER = "galgate_arm"
+EXPERIMENT_PARAMETER = "galgate_experiment_id"
+
+_MAX_REPORTED = 5
+# v2 datatype -> little-endian numpy dtype of one element, for the inputs we accept.
+_INPUT_DTYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
+_CONTENTS_FIELD = {"FP32": "fp32_contents", "FP64": "fp64_contents"}
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """Name, v2 datatype and shape (-1 = any) of one model input or output."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Per-version output encoding, computed once per loaded version, not per request."""
+
+    outputs: tuple[TensorSpec, ...]
+    by_name: dict[str, int]
+    # int64 label per class index when every label is an int; None: the label is the index.
+    label_values: np.ndarray | None
+
+
+# (name, version, sha256) -> plan. Bounded: a long-lived gateway loads many versions.
+_PLANS: dict[tuple[str, str, str], _Plan] = {}
+_MAX_PLANS = 256
+
+
+def input_spec(model: LoadedModel) -> TensorSpec:
+    """The one input a galgate model takes: FP32 [-1, n_features]."""
+    return TensorSpec(model.signature.input_name, "FP32", (-1, model.signature.n_features))
+
+
+def output_specs(model: LoadedModel) -> tuple[TensorSpec, ...]:
+    """The outputs ModelInfer can return, in the order it returns them."""
+    return _plan(model).outputs
+
+
+def _plan(model: LoadedModel) -> _Plan:
+    key = (model.name, model.version, model.sha256)
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[key] = _build_plan(model)
+    return plan
+
+
+def _build_plan(model: LoadedModel) -> _Plan:
+    signature = model.signature
+    if signature.task != "classification":
+        outputs = (TensorSpec(signature.value_output, "FP32", (-1, 1)),)
+        return _Plan(outputs, {signature.value_output: 0}, None)
+    # The ONNX label output holds the class label when every label is an int, else the index
+    # into class_labels (converters.Signature). LoadedModel.run turns int labels into an index
+    # into the sorted labels; map it back so clients get what the graph itself returns.
+    labels = signature.class_labels
+    integral = all(isinstance(label, int) for label in labels)
+    label_values = np.asarray(sorted(labels), dtype="<i8") if integral else None
+    outputs = (
+        TensorSpec(signature.label_output, "INT64", (-1,)),
+        TensorSpec(signature.probability_output, "FP32", (-1, len(labels))),
+    )
+    return _Plan(outputs, {spec.name: i for i, spec in enumerate(outputs)}, label_values)
+
+
+def metadata_response(model: LoadedModel, versions: Iterable[str]) -> pb.ModelMetadataResponse:
+    """ModelMetadata for a served model: its loaded versions and its tensors."""
+
+    def tensor(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
+        return pb.ModelMetadataResponse.TensorMetadata(
+            name=spec.name, datatype=spec.datatype, shape=spec.shape
+        )
+
+    return pb.ModelMetadataResponse(
+        name=model.name,
+        versions=sort_versions(versions),
+        platform=PLATFORM,
+        inputs=[tensor(input_spec(model))],
+        outputs=[tensor(spec) for spec in output_specs(model)],
+    )
+
+
+def sort_versions(versions: Iterable[str]) -> list[str]:
+    """Versions oldest first by MAJOR.MINOR.PATCH (suffixes break ties lexically).
+
+    >>> sort_versions(["1.10.0", "1.2.0", "1.2.0-rc.1"])
+    ['1.2.0', '1.2.0-rc.1', '1.10.0']
+    """
+
+    def key(version: str) -> tuple[tuple[int, ...], str]:
+        try:
+            return version_core(version), version
+        except ValueError:
+            return (), version
+
+    return sorted(versions, key=key)
+
+
+def routing_key(request: pb.ModelInferRequest) -> str:
+    """The request parameter ``routing_key`` (a string_param), or "" when absent."""
+    if ROUTING_KEY not in request.parameters:
+        return ""
+    param = request.parameters[ROUTING_KEY]
+    which = param.WhichOneof("parameter_choice")
+    if which != "string_param":
+        raise InvalidInputError(
+            f"parameter {ROUTING_KEY!r} must be a string_param; got {which or 'no value'}"
+        )
+    return param.string_param
+
+
+def to_array(request: pb.ModelInferRequest, model: LoadedModel) -> np.ndarray:
+    """Decode the request's one input into a finite float32 [rows, n_features] array.
+
+    Accepts FP32 or FP64, shape [rows, n_features] or [n_features] (one row), with the data
+    in ``raw_input_contents[0]`` (little-endian) or in ``contents.fp32_contents`` /
+    ``contents.fp64_contents``.
+    """
+    signature = model.signature
+    n_features = signature.n_features
+    expected = f"{signature.input_name!r} FP32 [rows, {n_features}]"
+    if len(request.inputs) != 1:
+        raise InvalidInputError(
+            f"model {model.name!r} takes exactly one input, {expected}; "
+            f"got {len(request.inputs)} inputs"
+        )
+    tensor = request.inputs[0]
+    if tensor.name != signature.input_name:
+        raise InvalidInputError(
+            f"unknown input {tensor.name!r}; model {model.name!r} takes one input {expected}"
+        )
+    dtype = _INPUT_DTYPES.get(tensor.datatype)
+    if dtype is None:
+        raise InvalidInputError(
+            f"input {tensor.name!r} has datatype {tensor.datatype!r}; expected FP32 (or FP64)"
+        )
+    rows = _rows(tensor, n_features)
+    count = rows * n_features
+    shape = list(tensor.shape)
+    x = _data(request, tensor, dtype, count, shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(np.float32, copy=False).reshape(rows, n_features)
+    if not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[:_MAX_REPORTED]
+        where = ", ".join(f"row {r} feature {signature.features[c]!r}" for r, c in bad)
+        raise InvalidInputError(
+            f"inputs must be finite float32 values; NaN/Inf (or out of float32 range) at {where}"
+        )
+    return x
+
+
+def _rows(tensor: pb.ModelInferRequest.InferInputTensor, n_features: int) -> int:
+    shape = list(tensor.shape)
+    if len(shape) == 1 and shape[0] == n_features:
+        return 1
+    if len(shape) != 2 or shape[1] != n_features or shape[0] < 1:
+        raise InvalidInputError(
+            f"input {tensor.name!r} has shape {shape}; expected [rows, {n_features}] with "
+            f"rows >= 1 (or [{n_features}] for one row)"
+        )
+    return shape[0]
+
+
+def _data(
+    request: pb.ModelInferRequest,
+    tensor: pb.ModelInferRequest.InferInputTensor,
+    dtype: np.dtype,
+    count: int,
+    shape: list[int],
+) -> np.ndarray:
+    field = _CONTENTS_FIELD[tensor.datatype]
+    has_contents = bool(tensor.contents.ListFields())
+    if request.raw_input_contents:
+        if len(request.raw_input_contents) != 1:
+            raise InvalidInputError(
+                f"raw_input_contents has {len(request.raw_input_contents)} entries; expected "
+                "one per input (1)"
+            )
+        if has_contents:
+            raise InvalidInputError(
+                f"input {tensor.name!r}: give raw_input_contents or contents, not both"
+            )
+        raw = request.raw_input_contents[0]
+        if len(raw) != count * dtype.itemsize:
+            raise InvalidInputError(
+                f"raw_input_contents[0] has {len(raw)} bytes; expected shape {shape} x "
+                f"{dtype.itemsize} bytes ({tensor.datatype}) = {count * dtype.itemsize}"
+            )
+        return np.frombuffer(raw, dtype=dtype)
+    if not has_contents:
+        raise InvalidInputError(
+            f"input {tensor.name!r} has no data; set raw_input_contents[0] or contents.{field}"
+        )
+    values = getattr(tensor.contents, field)
+    others = [f.name for f, _ in tensor.contents.ListFields() if f.name != field]
+    if others:
+        raise InvalidInputError(
+            f"input {tensor.name!r} is {tensor.datatype}: its values belong in contents.{field}; "
+            f"got contents.{', contents.'.join(others)}"
+        )
+    if len(values) != count:
+        raise InvalidInputError(
+            f"contents.{field} has {len(values)} values; expected shape {shape} = {count}"
+        )
+    return np.asarray(values, dtype=dtype)
+
+
+def requested_outputs(request: pb.ModelInferRequest, model: LoadedModel) -> tuple[int, ...]:
+    """Indices (into ``output_specs``) of the outputs to return: all when none are named."""
+    plan = _plan(model)
+    if not request.outputs:
+        return tuple(range(len(plan.outputs)))
+    chosen: list[int] = []
+    for output in request.outputs:
+        index = plan.by_name.get(output.name)
+        if index is None:
+            raise InvalidInputError(
+                f"unknown output {output.name!r} requested; model {model.name!r} outputs "
+                f"{[spec.name for spec in plan.outputs]}"
+            )
+        if index in chosen:
+            raise InvalidInputError(f"output {output.name!r} is requested more than once")
+        if output.parameters:
+            raise InvalidInputError(
+                f"output {output.name!r}: parameters {sorted(output.parameters)} are not "
+                "supported (no classification extension); request outputs by name only"
+            )
+        chosen.append(index)
+    return tuple(chosen)
+
+
+def to_response(
+    outputs: Outputs,
+    model: LoadedModel,
+    *,
+    rows: int,
+    chosen: tuple[int, ...],
+    request_id: str,
+    arm: str,
+    experiment_id: str,
+) -> pb.ModelInferResponse:
+    """Encode a run's outputs as raw little-endian tensors, in the order requested."""
+    plan = _plan(model)
+    response = pb.ModelInferResponse(
+        model_name=model.name, model_version=model.version, id=request_id
+    )
+    response.parameters[ARM_PARAMETER].string_param = arm
+    if experiment_id:
+        response.parameters[EXPERIMENT_PARAMETER].string_param = experiment_id
+    for index in chosen:
+        spec = plan.outputs[index]
+        data, shape = _encode(outputs, plan, index, rows)
+        response.outputs.add(name=spec.name, datatype=spec.datatype, shape=shape)
+        response.raw_output_contents.append(data)
+    return response
+
+
+def _encode(outputs: Outputs, plan: _Plan, index: int, rows: int) -> tuple[bytes, list[int]]:
+    if outputs.values is not None:
+        return np.asarray(outputs.values, dtype="<f4").tobytes(), [rows, 1]
+    if index == 0:
+        if plan.label_values is not None:
+            return plan.label_values[outputs.labels].tobytes(), [rows]
+        return np.asarray(outputs.labels, dtype="<i8").tobytes(), [rows]
+    probabilities = np.asarray(outputs.probabilities, dtype="<f4")
+    return probabilities.tobytes(), [rows, probabilities.shape[1]]

@@ -1,0 +1,130 @@
+"""The one place where domain errors become gRPC status codes, and the wrapper that applies it."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import uuid
+from collections.abc import Callable
+
+import grpc
+
+from converters.errors import ConversionError
+from gateway.errors import (
+    ArtifactLoadError,
+    InvalidInputError,
+    ModelNotServedError,
+    NotReadyError,
+    PayloadTooLargeError,
+    QueueFullError,
+    UnauthenticatedError,
+)
+from registry.errors import (
+    ArtifactNotFoundError,
+    ConflictError,
+    CorruptArtifactError,
+    InvalidArgumentError,
+    InvalidStageTransitionError,
+    ModelNotFoundError,
+    SchemaMismatchError,
+)
+
+log = logging.getLogger(__name__)
+Code = grpc.StatusCode
+
+_STATUS: dict[type[Exception], grpc.StatusCode] = {
+    # gateway
+    InvalidInputError: Code.INVALID_ARGUMENT,
+    ModelNotServedError: Code.NOT_FOUND,
+    QueueFullError: Code.RESOURCE_EXHAUSTED,
+    PayloadTooLargeError: Code.RESOURCE_EXHAUSTED,
+    UnauthenticatedError: Code.UNAUTHENTICATED,
+    NotReadyError: Code.UNAVAILABLE,
+    ArtifactLoadError: Code.FAILED_PRECONDITION,
+    # registry
+    ModelNotFoundError: Code.NOT_FOUND,
+    InvalidArgumentError: Code.INVALID_ARGUMENT,
+    InvalidStageTransitionError: Code.FAILED_PRECONDITION,
+    ConflictError: Code.ALREADY_EXISTS,
+    CorruptArtifactError: Code.DATA_LOSS,
+    ArtifactNotFoundError: Code.DATA_LOSS,
+    SchemaMismatchError: Code.FAILED_PRECONDITION,
+    # converters: every conversion/validation failure is about what the caller sent
+    ConversionError: Code.INVALID_ARGUMENT,
+}
+
+
+def status_for(exc: BaseException) -> grpc.StatusCode | None:
+    """The status code for a domain error; subclasses inherit their parent's code.
+
+    >>> status_for(InvalidInputError("x")).name
+    'INVALID_ARGUMENT'
+    >>> status_for(KeyError("x")) is None
+    True
+    """
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return None
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    code = status_for(exc)
+    if code is None:
+        ref = uuid.uuid4().hex[:12]
+        log.error("unhandled error (ref=%s)", ref, exc_info=exc)
+        await context.abort(Code.INTERNAL, f"internal error (ref={ref})")
+    await context.abort(code, str(exc))
+
+
+def _wrap_unary(method: Callable) -> Callable:
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc)
+
+    wrapper.__grpc_errors__ = True
+    return wrapper
+
+
+def _wrap_stream(method: Callable) -> Callable:
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc)
+
+    wrapper.__grpc_errors__ = True
+    return wrapper
+
+
+def grpc_errors(cls: type) -> type:
+    """Class decorator: wrap every public CamelCase RPC method with the error mapping."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or not name[:1].isupper() or not callable(member):
+            continue
+        if inspect.isasyncgenfunction(member):
+            setattr(cls, name, _wrap_stream(member))
+        elif inspect.iscoroutinefunction(member):
+            setattr(cls, name, _wrap_unary(member))
+        else:
+            raise TypeError(f"{cls.__name__}.{name} must be async (grpc.aio)")
+    return cls
+
+
+def rpc_methods(cls: type) -> dict[str, Callable]:
+    """Every RPC method a servicer class defines (for the wrapped-everywhere test)."""
+    return {
+        name: member
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and name[:1].isupper() and callable(member)
+    }

@@ -1,0 +1,208 @@
+"""Engines for the registry database: URL rewriting, SQLite pragmas, write locking, schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from registry.errors import InvalidArgumentError, SchemaMismatchError
+from registry.schema import SCHEMA_VERSION, Base, MetaRow
+
+SQLITE_DRIVER = "sqlite+aiosqlite"
+POSTGRES_DRIVER = "postgresql+asyncpg"
+SQLITE_BUSY_TIMEOUT_MS = 5000
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+# pg_advisory_xact_lock keys ("galgate" in ASCII plus a tag); held until commit.
+_SCHEMA_LOCK = 0x67616C67617465_00
+EVENT_LOCK = 0x67616C67617465_01
+
+
+@dataclass(frozen=True, slots=True)
+class Engines:
+    """The engines one Registry uses.
+
+    ``writer`` begins every transaction ``BEGIN IMMEDIATE`` on SQLite and has a single
+    connection, so writes of one process queue in the pool instead of fighting for the
+    file lock. ``reader`` begins deferred transactions on SQLite and runs REPEATABLE READ
+    on PostgreSQL, so a multi-statement read sees one snapshot. On PostgreSQL both share
+    one pool; for ``:memory:`` SQLite both are the same single-connection engine.
+    """
+
+    url: URL
+    dialect: str
+    writer: AsyncEngine
+    reader: AsyncEngine
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.writer.dispose()
+        if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
+            await self.reader.dispose()
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Rewrite a SQLite or PostgreSQL URL to its async driver.
+
+    Args:
+        url: e.g. ``sqlite:///x.db``, ``sqlite+aiosqlite:///x.db``, ``postgresql://h/db``,
+            ``postgres://h/db``, ``postgresql+asyncpg://h/db``.
+
+    Returns:
+        The URL with driver ``sqlite+aiosqlite`` or ``postgresql+asyncpg``.
+
+    Raises:
+        InvalidArgumentError: not a SQLite or PostgreSQL URL.
+
+    >>> normalize_url("sqlite:///x.db").render_as_string()
+    'sqlite+aiosqlite:///x.db'
+    >>> normalize_url("postgres://u:pw@h:5432/db").render_as_string(hide_password=False)
+    'postgresql+asyncpg://u:pw@h:5432/db'
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidArgumentError(
+            f"cannot parse database URL {str(url)!r}; expected e.g. "
+            "'sqlite+aiosqlite:///galgate.db' or 'postgresql+asyncpg://user@host/db'"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername=SQLITE_DRIVER)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername=POSTGRES_DRIVER)
+    raise InvalidArgumentError(
+        f"unsupported database {backend!r} in URL; expected sqlite or postgresql"
+    )
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") and not url.query.get("uri")
+
+
+def _sqlite_hooks(engine: AsyncEngine, begin: str, synchronous: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so our BEGIN is the only one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+
+def create_engines(
+    url: str | URL, *, echo: bool = False, sqlite_synchronous: str = "NORMAL"
+) -> Engines:
+    """Create the engines for ``url`` (rewritten to an async driver).
+
+    Args:
+        url: database URL, see :func:`normalize_url`.
+        echo: log every SQL statement.
+        sqlite_synchronous: SQLite ``PRAGMA synchronous``; NORMAL survives process crashes
+            in WAL mode, FULL also survives power loss.
+
+    Returns:
+        The writer and reader engines.
+
+    Raises:
+        InvalidArgumentError: unsupported URL or ``sqlite_synchronous`` value.
+    """
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        writer = create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+        reader = writer.execution_options(isolation_level="REPEATABLE READ")
+        return Engines(parsed, "postgresql", writer, reader)
+
+    synchronous = sqlite_synchronous.upper()
+    if synchronous not in _SYNCHRONOUS:
+        raise InvalidArgumentError(
+            f"sqlite_synchronous {sqlite_synchronous!r} is not one of {', '.join(_SYNCHRONOUS)}"
+        )
+    single = dict(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
+    writer = create_async_engine(parsed, echo=echo, **single)
+    _sqlite_hooks(writer, "BEGIN IMMEDIATE", synchronous)
+    if _is_memory(parsed):
+        # One connection holds the whole database: readers must share it.
+        return Engines(parsed, "sqlite", writer, writer)
+    reader = create_async_engine(parsed, echo=echo, pool_size=4, max_overflow=4)
+    _sqlite_hooks(reader, "BEGIN", synchronous)
+    return Engines(parsed, "sqlite", writer, reader)
+
+
+async def lock_for_ordering(conn: AsyncConnection, key: int = EVENT_LOCK) -> None:
+    """On PostgreSQL, take a transaction-scoped advisory lock; on SQLite do nothing.
+
+    Sequence values are handed out at insert time but become visible at commit, so two
+    concurrent writers could commit ids out of order and a reader tailing by id would skip
+    one. Holding this lock from the insert to the commit makes ids commit-ordered. SQLite
+    needs nothing: ``BEGIN IMMEDIATE`` already admits one writer at a time.
+
+    Args:
+        conn: a connection inside a write transaction.
+        key: the lock key.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def _has_meta(sync_conn: Connection) -> bool:
+    return inspect(sync_conn).has_table(MetaRow.__tablename__)
+
+
+async def ensure_schema(engines: Engines) -> int:
+    """Create missing tables and stamp or check the schema version, in one transaction.
+
+    Args:
+        engines: the registry's engines.
+
+    Returns:
+        The schema version now stored.
+
+    Raises:
+        SchemaMismatchError: the stored version is newer than ``SCHEMA_VERSION``, older
+            with no migration, or unreadable.
+    """
+    async with engines.writer.begin() as conn:
+        await lock_for_ordering(conn, _SCHEMA_LOCK)  # concurrent first opens on PostgreSQL
+        stored: int | None = None
+        if await conn.run_sync(_has_meta):
+            raw = await conn.scalar(select(MetaRow.value).where(MetaRow.key == "schema_version"))
+            if raw is not None:
+                try:
+                    stored = int(raw)
+                except ValueError:
+                    raise SchemaMismatchError(
+                        f"database schema version {raw!r} is not a number; this code "
+                        f"expects schema version {SCHEMA_VERSION}"
+                    ) from None
+        if stored is not None and stored > SCHEMA_VERSION:
+            raise SchemaMismatchError(
+                f"database schema version {stored} is newer than this code's schema version "
+                f"{SCHEMA_VERSION}; upgrade galgate to open this database"
+            )
+        if stored is not None and stored < SCHEMA_VERSION:
+            raise SchemaMismatchError(
+                f"database schema version {stored} is older than this code's schema version "
+                f"{SCHEMA_VERSION} and no migration exists for it"
+            )
+        await conn.run_sync(Base.metadata.create_all)
+        if stored is None:
+            await conn.execute(
+                MetaRow.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
+            )
+        return SCHEMA_VERSION

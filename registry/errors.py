@@ -1,0 +1,63 @@
+"""The registry's error hierarchy; messages say what was wrong and what was expected."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Root of every error the registry raises."""
+
+
+class ModelNotFoundError(RegistryError):
+    """No model of that name is registered."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"model {name!r} is not registered")
+
+
+class VersionNotFoundError(ModelNotFoundError):
+    """The model exists but not the version asked for."""
+
+    def __init__(self, name: str, version: str) -> None:
+        self.name = name
+        self.version = version
+        RegistryError.__init__(self, f"model {name!r} has no version {version!r}")
+
+
+class InvalidStageTransitionError(RegistryError):
+    """A stage move that the stage machine does not allow, or whose precondition fails."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class ArtifactNotFoundError(RegistryError):
+    """No artifact is stored under that sha256."""
+
+    def __init__(self, sha256: str) -> None:
+        self.sha256 = sha256
+        super().__init__(f"no artifact is stored under sha256 {sha256!r}")
+
+
+class ConflictError(RegistryError):
+    """The change collides with existing state (duplicate version, concurrent promotion)."""
+
+
+class CorruptArtifactError(RegistryError):
+    """Stored artifact bytes do not hash to the sha256 they are filed under."""
+
+    def __init__(self, sha256: str, actual: str) -> None:
+        self.sha256 = sha256
+        self.actual = actual
+        super().__init__(
+            f"artifact {sha256[:12]}… is corrupt: its bytes hash to {actual[:12]}…, "
+            f"expected {sha256[:12]}…"
+        )
+
+
+class SchemaMismatchError(RegistryError):
+    """The database schema is newer (or unknown) to this code."""
+
+
+class InvalidArgumentError(RegistryError):
+    """A caller-supplied value is malformed (bad version string, empty name, ...)."""

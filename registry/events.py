@@ -1,0 +1,48 @@
+"""Append change notices to the events table, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.db import lock_for_ordering
+from registry.schema import EventRow
+
+VERSION_REGISTERED = "version_registered"
+STAGE_CHANGED = "stage_changed"
+
+
+async def append_event(
+    session: AsyncSession,
+    kind: str,
+    name: str,
+    version: str,
+    payload: Mapping[str, Any],
+    *,
+    at: datetime,
+) -> EventRow:
+    """Add one event row to the session's transaction and flush it to get its id.
+
+    On PostgreSQL this first takes the event-ordering lock (see
+    :func:`registry.db.lock_for_ordering`), held until the transaction ends, so event ids
+    become visible in id order. Call it last in a transaction to hold the lock briefly.
+
+    Args:
+        session: a session inside a write transaction.
+        kind: e.g. ``"version_registered"``, ``"stage_changed"``.
+        name: the model name.
+        version: the version string ("" when the event is about the model as a whole).
+        payload: JSON-serializable details.
+        at: the change's timestamp (UTC).
+
+    Returns:
+        The flushed row (with its id); it stays inside the repository.
+    """
+    await lock_for_ordering(await session.connection())
+    row = EventRow(kind=kind, name=name, version=version, payload=dict(payload), at=at)
+    session.add(row)
+    await session.flush()
+    return row

@@ -1,0 +1,103 @@
+"""Fixtures for the CLI tests: fitted models and data files on disk, a throwaway Postgres."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FEATURES = ("ret_1m", "ret_5m", "imbalance", "spread_bps", "volume_z")
+
+
+@dataclass(frozen=True, slots=True)
+class CliFiles:
+    """Files a user would hand to `galgate register`."""
+
+    sklearn_model: Path
+    xgboost_model: Path
+    onnx_model: Path
+    csv: Path
+    garbage_onnx: Path
+
+
+@dataclass(frozen=True, slots=True)
+class CliResult:
+    """One finished `galgate` process."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        return json.loads(self.stdout)
+
+
+def run_cli(db: str, *args: str, timeout: float = 120) -> CliResult:
+    """Run `python -m gateway.cli --db DB ARGS...` in a fresh process as user 'tester'."""
+    env = {**os.environ, "USER": "tester", "GALGATE_DB_URL": db}
+    env.pop("GALGATE_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _data(rows: int = 400, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, len(FEATURES)))
+    score = 1.5 * X[:, 0] - X[:, 2] + 0.5 * X[:, 4] + rng.normal(scale=0.3, size=rows)
+    y = np.digitize(score, [-0.7, 0.7]).astype(np.int64)  # three classes 0 / 1 / 2
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def cli_files(tmp_path_factory: pytest.TempPathFactory) -> CliFiles:
+    import joblib
+    from sklearn.ensemble import GradientBoostingClassifier
+    from xgboost import XGBClassifier
+
+    from converters import convert
+
+    out = tmp_path_factory.mktemp("cli_files")
+    X, y = _data()
+    sk = GradientBoostingClassifier(n_estimators=15, max_depth=2, random_state=0).fit(X, y)
+    xgb = XGBClassifier(n_estimators=15, max_depth=3, n_jobs=1, random_state=0).fit(X, y)
+    files = CliFiles(
+        sklearn_model=out / "gbm.joblib",
+        xgboost_model=out / "xgb.joblib",
+        onnx_model=out / "gbm.onnx",
+        csv=out / "train.csv",
+        garbage_onnx=out / "garbage.onnx",
+    )
+    joblib.dump(sk, files.sklearn_model)
+    joblib.dump(xgb, files.xgboost_model)
+    files.onnx_model.write_bytes(convert(sk, X, feature_names=list(FEATURES)).onnx_bytes)
+    files.garbage_onnx.write_bytes(b"this is not an onnx model\x00\x01" * 40)
+    table = np.column_stack([X, y])
+    np.savetxt(
+        files.csv,
+        table,
+        delimiter=",",
+        header=",".join((*FEATURES, "label")),
+        comments="",
+        fmt="%.10g",
+    )
+    return files
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'galgate.db'}"

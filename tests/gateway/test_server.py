@@ -1,0 +1,188 @@
+"""Server plumbing: health, reflection, auth, and the error mapping on every RPC."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from converters.errors import ConversionError
+from gateway._pb.galgate.v1 import admin_pb2 as apb
+from gateway._pb.galgate.v1 import admin_pb2_grpc
+from gateway._pb.galgate.v1 import prediction_pb2 as pb
+from gateway.config import Settings
+from gateway.errors import GatewayError
+from gateway.server import admin_servicer, prediction_servicer, status
+from gateway.server.app import build_server
+from registry.errors import RegistryError
+from tests.gateway.conftest import FEATURES
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_health_is_serving_once_models_are_warm(gateway, channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    for _ in range(100):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        if reply.status == SERVING:
+            break
+        await asyncio.sleep(0.02)
+    assert reply.status == SERVING
+    assert gateway.pool.current.routes["clf"].production.model.version == "1.0.0"
+    reply = await health.Check(
+        health_pb2.HealthCheckRequest(service="galgate.v1.PredictionService")
+    )
+    assert reply.status == SERVING
+
+
+async def test_health_not_serving_while_registry_unusable(sqlite_registry, settings, tmp_path):
+    gw = build_server(settings, sqlite_registry)
+    await sqlite_registry.close()
+    (tmp_path / "galgate.db").unlink()  # reopened connections find no schema: reads fail
+    await gw.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.port}") as ch:
+            await asyncio.sleep(0.2)
+            reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
+            assert reply.status == NOT_SERVING
+    finally:
+        await gw.stop(grace=0)
+
+
+async def test_health_turns_not_serving_on_shutdown(gateway, channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    while (await health.Check(health_pb2.HealthCheckRequest())).status != SERVING:
+        await asyncio.sleep(0.02)
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+    assert (await watch.read()).status == SERVING
+    stopping = asyncio.create_task(gateway.stop(grace=1))
+    assert (await watch.read()).status == NOT_SERVING
+    await stopping
+
+
+def _reflect(port: int) -> tuple[set[str], str]:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        db = ProtoReflectionDescriptorDatabase(ch)
+        services = set(db.get_services())
+        from google.protobuf.descriptor_pool import DescriptorPool
+
+        service = DescriptorPool(db).FindServiceByName("galgate.v1.PredictionService")
+        return services, service.methods_by_name["Predict"].input_type.full_name
+
+
+async def test_reflection_lists_and_resolves_our_services(gateway):
+    services, input_type = await asyncio.to_thread(_reflect, gateway.port)
+    assert {
+        "galgate.v1.PredictionService",
+        "galgate.v1.ModelAdmin",
+        "grpc.health.v1.Health",
+    } <= services
+    assert input_type == "galgate.v1.PredictRequest"
+
+
+@pytest.fixture
+async def secured(served):
+    settings = Settings(listen="127.0.0.1:0", admin_token="s3cret", predict_token="p-token")
+    gw = build_server(settings, served)
+    await gw.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.port}") as ch:
+        yield ch
+    await gw.stop(grace=0)
+
+
+@pytest.mark.parametrize(
+    "metadata", [None, (("authorization", "Bearer wrong"),), (("authorization", "s3cret"),)]
+)
+async def test_admin_without_valid_token_is_unauthenticated(secured, metadata):
+    admin = admin_pb2_grpc.ModelAdminStub(secured)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await admin.ListModels(apb.ListModelsRequest(), metadata=metadata)
+    assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert "Bearer" in err.value.details()
+
+
+async def test_admin_with_token_succeeds_and_streams_are_guarded(secured):
+    admin = admin_pb2_grpc.ModelAdminStub(secured)
+    good = (("authorization", "Bearer s3cret"),)
+    reply = await admin.ListModels(apb.ListModelsRequest(), metadata=good)
+    assert {m.name for m in reply.models} == {"clf", "reg"}
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in admin.WatchEvents(apb.WatchEventsRequest(backlog_only=True)):
+            pass
+    assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_predict_token_guards_prediction(secured, trained):
+    from gateway._pb.galgate.v1 import prediction_pb2_grpc
+
+    stub = prediction_pb2_grpc.PredictionServiceStub(secured)
+    features = pb.Features(values={f: 0.0 for f in FEATURES})
+    request = pb.PredictRequest(model="clf", features=features)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Predict(request)
+    assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    reply = await stub.Predict(request, metadata=(("authorization", "Bearer p-token"),))
+    assert reply.rows == 1
+
+
+@pytest.mark.parametrize(
+    "servicer", [prediction_servicer.PredictionServicer, admin_servicer.AdminServicer]
+)
+def test_every_rpc_method_is_wrapped(servicer):
+    methods = status.rpc_methods(servicer)
+    assert methods
+    assert all(getattr(m, "__grpc_errors__", False) for m in methods.values()), methods
+
+
+def _subclasses(root: type) -> list[type]:
+    found = [root]
+    for cls in root.__subclasses__():
+        found += _subclasses(cls)
+    return found
+
+
+@pytest.mark.parametrize("root", [GatewayError, RegistryError, ConversionError])
+def test_every_domain_error_maps_to_a_specific_code(root):
+    unmapped = [
+        cls.__name__
+        for cls in _subclasses(root)[1:]  # the roots themselves are never raised
+        if status.status_for(cls.__new__(cls)) in (None, grpc.StatusCode.INTERNAL)
+    ]
+    assert unmapped == []
+
+
+@status.grpc_errors
+class _Exploding:
+    async def Boom(self, request, context):
+        raise RuntimeError("secret internals")
+
+
+async def test_unmapped_exception_is_internal_with_reference_and_no_leak():
+    server = grpc.aio.server()
+    handler = grpc.method_handlers_generic_handler(
+        "test.Exploding",
+        {
+            "Boom": grpc.unary_unary_rpc_method_handler(
+                _Exploding().Boom, request_deserializer=bytes, response_serializer=bytes
+            )
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            call = ch.unary_unary("/test.Exploding/Boom")
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call(b"")
+        assert err.value.code() is grpc.StatusCode.INTERNAL
+        assert "ref=" in err.value.details()
+        assert "secret" not in err.value.details()
+    finally:
+        await server.stop(0)

@@ -1,0 +1,1 @@
+"""Tests of the registry package, run on SQLite and PostgreSQL."""
