@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.errors import ArtifactLoadError
+from gateway.metrics import Metrics
 from gateway.pool.loader import load_version
 from gateway.pool.model import LoadedModel
 from gateway.pool.snapshot import ModelRoute, Served, Snapshot
@@ -38,8 +40,11 @@ class Pool:
     a single assignment, so in-flight requests finish on the snapshot they started with.
     """
 
-    def __init__(self, registry: Registry, *, retained_versions: int = 2) -> None:
+    def __init__(
+        self, registry: Registry, *, retained_versions: int = 2, metrics: Metrics | None = None
+    ) -> None:
         self.registry = registry
+        self.metrics = metrics or Metrics()
         self.current = Snapshot.empty()
         self.ready = False
         self.failures: dict[tuple[str, str], LoadFailure] = {}
@@ -57,7 +62,7 @@ class Pool:
         model = self._loaded.get(key)
         if model is None:
             try:
-                model = await load_version(self.registry, name, version)
+                model = self._adopt(await load_version(self.registry, name, version))
             except ArtifactLoadError as exc:
                 self._record_failure(name, version, "", exc)
                 raise
@@ -97,7 +102,7 @@ class Pool:
                     raise result
                 else:
                     self.failures.pop((served.name, served.version), None)
-                    wanted[served.name] = result
+                    wanted[served.name] = self._adopt(result)
             for model in wanted.values():
                 self._loaded[(model.name, model.version)] = model
                 self._loaded.move_to_end((model.name, model.version))
@@ -115,9 +120,17 @@ class Pool:
             snapshot = Snapshot(event_id=state.event_id, routes=routes)
             if snapshot.routes != old.routes:
                 self.swaps += 1
+                self.metrics.swaps.inc()
             self.current = snapshot  # the swap: one reference assignment
             self.ready = True
+            self.metrics.loaded_versions.set(len(self._loaded))
+            self.metrics.event_id.set(state.event_id)
             return snapshot
+
+    def _adopt(self, model: LoadedModel) -> LoadedModel:
+        """Bind the version's metric children once, so Predict does no label lookup."""
+        latency, rows = self.metrics.version_children(model.name, model.version)
+        return dataclasses.replace(model, latency=latency, rows=rows)
 
     def _prune(self, wanted: dict[str, LoadedModel]) -> None:
         """Unload versions beyond the retained count per model (never a wanted one)."""
@@ -132,6 +145,7 @@ class Pool:
 
     def _record_failure(self, name: str, version: str, sha256: str, exc: Exception) -> None:
         log.error("version failed to load and will not go live: %s", exc)
+        self.metrics.load_failures.labels(name).inc()
         self.failures[(name, version)] = LoadFailure(
             name=name, version=version, sha256=sha256, error=str(exc), at=datetime.now(UTC)
         )

@@ -34,6 +34,7 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
         self._registry = registry
         self._pool = pool
         self._settings = settings
+        self.metrics = pool.metrics
 
     async def RegisterModel(self, request_iterator, context):
         header, artifact, profile = await self._receive_upload(request_iterator)

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc, prediction_pb2, prediction_pb2_grpc
 from gateway._pb.inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from gateway.config import Settings
+from gateway.metrics import Metrics
 from gateway.pool.reconciler import Pool
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
@@ -39,12 +40,15 @@ class Gateway:
     registry: Registry
     pool: Pool
     health: health.aio.HealthServicer
+    metrics_port: int | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
         """Start serving; health turns SERVING once production models are loaded and warm."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
+        if self.settings.metrics_listen:
+            self.metrics_port = self.pool.metrics.serve_http(self.settings.metrics_listen)
         try:
             await self.pool.reconcile()
         except Exception:
@@ -67,6 +71,7 @@ class Gateway:
         """Report NOT_SERVING, refuse new RPCs, let in-flight ones finish within `grace`."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        await asyncio.to_thread(self.pool.metrics.close)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -101,7 +106,8 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    pool = Pool(registry, retained_versions=settings.retained_versions)
+    metrics = Metrics()
+    pool = Pool(registry, retained_versions=settings.retained_versions, metrics=metrics)
     prediction_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(pool), server)
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
         InferenceServicer(pool, ready=lambda: pool.ready), server

@@ -31,6 +31,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """
 
     def __init__(self, pool: Pool, *, ready: Callable[[], bool]) -> None:
+        self.metrics = pool.metrics
         self._pool = pool
         self._ready = ready
         self._metadata = pb.ServerMetadataResponse(

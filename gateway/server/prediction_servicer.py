@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 
 import grpc
 
@@ -39,13 +40,15 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
     def __init__(self, pool: Pool, ids: PredictionIds | None = None) -> None:
         self._pool = pool
         self._ids = ids or PredictionIds()
+        self.metrics = pool.metrics
 
     def _predict(self, request: pb.PredictRequest) -> pb.PredictResponse:
+        started = time.perf_counter()
         served = self._pool.current.route(request.model, request.routing_key, request.version)
         model = served.model
         x = codec.to_array(request, model)
         outputs = model.run(x)
-        return codec.to_response(
+        response = codec.to_response(
             outputs,
             model,
             rows=x.shape[0],
@@ -54,6 +57,10 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
             experiment_id=served.experiment_id,
             request_id=request.request_id,
         )
+        if model.latency is not None:
+            model.latency.observe(time.perf_counter() - started)
+            model.rows.inc(x.shape[0])
+        return response
 
     async def Predict(self, request, context):
         return self._predict(request)
@@ -64,6 +71,7 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
                 yield self._predict(request)
             except GatewayError as exc:
                 code = status_for(exc) or grpc.StatusCode.INTERNAL
+                self.metrics.rpc_errors.labels("PredictStream", code.name).inc()
                 yield pb.PredictResponse(
                     request_id=request.request_id,
                     model=request.model,

@@ -69,8 +69,15 @@ def status_for(exc: BaseException) -> grpc.StatusCode | None:
     return None
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+def _count(servicer: object, method: str, code: grpc.StatusCode) -> None:
+    metrics = getattr(servicer, "metrics", None)
+    if metrics is not None:
+        metrics.rpc_errors.labels(method, code.name).inc()
+
+
+async def _abort(servicer: object, method: str, context, exc: Exception) -> None:
     code = status_for(exc)
+    _count(servicer, method, code or Code.INTERNAL)
     if code is None:
         ref = uuid.uuid4().hex[:12]
         log.error("unhandled error (ref=%s)", ref, exc_info=exc)
@@ -86,7 +93,7 @@ def _wrap_unary(method: Callable) -> Callable:
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            await _abort(context, exc)
+            await _abort(self, method.__name__, context, exc)
 
     wrapper.__grpc_errors__ = True
     return wrapper
@@ -101,14 +108,18 @@ def _wrap_stream(method: Callable) -> Callable:
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            await _abort(context, exc)
+            await _abort(self, method.__name__, context, exc)
 
     wrapper.__grpc_errors__ = True
     return wrapper
 
 
 def grpc_errors(cls: type) -> type:
-    """Class decorator: wrap every public CamelCase RPC method with the error mapping."""
+    """Class decorator: wrap every public CamelCase RPC method with the error mapping.
+
+    A servicer with a ``metrics`` attribute (gateway.metrics.Metrics) gets its failed
+    RPCs counted by method and status code.
+    """
     for name, member in list(vars(cls).items()):
         if name.startswith("_") or not name[:1].isupper() or not callable(member):
             continue
