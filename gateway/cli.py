@@ -1,4 +1,4 @@
-"""The `galgate` command line: register, list, promote, roll back, archive, audit, demo."""
+"""The `galgate` command line: registry admin (local or --server), status, events, predict."""
 
 from __future__ import annotations
 
@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway.cli_backend import Backend, CliError, LocalBackend
 from gateway.cli_render import (
+    render_event,
+    render_events,
     render_history,
     render_model,
     render_models,
+    render_prediction,
     render_registered,
+    render_status,
     render_version,
     to_plain,
 )
@@ -27,6 +31,7 @@ from registry import RegistryError, Stage
 
 if TYPE_CHECKING:
     from converters import Table
+    from gateway.cli_remote import RemoteBackend, RemoteTarget
     from gateway.registration import PreparedVersion
 
 _PICKLE_WARNING = (
@@ -53,6 +58,35 @@ def _print_error(message: str, code: int) -> int:
     line = " ".join(str(message).split())  # one line, whatever the message held
     print(f"galgate: error: {line}", file=sys.stderr)
     return code
+
+
+def _address(value: str) -> str:
+    """A HOST:PORT gateway address (IPv6 hosts in brackets)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+def _add_remote(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """--server/--token/--tls: run the command through a gateway's gRPC API."""
+    parser.add_argument(
+        "--server",
+        type=_address,
+        required=required,
+        default=None,
+        metavar="HOST:PORT",
+        help="call the gateway's gRPC API at HOST:PORT"
+        + ("" if required else " instead of opening --db"),
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="bearer token for --server (default: $GALGATE_TOKEN)",
+    )
+    parser.add_argument(
+        "--tls", action="store_true", help="connect to --server over TLS (default root certs)"
+    )
 
 
 def _sqlite_url(value: str) -> str:
@@ -94,12 +128,16 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     add_common(root, suppress=False)
     common = _Parser(add_help=False)
     add_common(common, suppress=True)
+    remote = _Parser(add_help=False)  # admin commands: the local --db or a --server
+    _add_remote(remote, required=False)
+    remote_only = _Parser(add_help=False)  # commands only a running gateway can answer
+    _add_remote(remote_only, required=True)
     commands = root.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     reg = commands.add_parser(
         "register",
-        parents=[common],
+        parents=[common, remote],
         help="convert (if needed), validate and register a model version",
         description="Register a new version (stage development). " + _PICKLE_WARNING,
     )
@@ -123,15 +161,19 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         dest="models_command", metavar="ACTION", parser_class=_Parser
     )
     models_cmd.required = True
-    models_cmd.add_parser("list", parents=[common], help="every model and its production version")
+    models_cmd.add_parser(
+        "list", parents=[common, remote], help="every model and its production version"
+    )
     show = models_cmd.add_parser(
-        "show", parents=[common], help="a model's versions, or one version"
+        "show", parents=[common, remote], help="a model's versions, or one version"
     )
     show.add_argument("name", metavar="NAME")
     show.add_argument("version", metavar="VERSION", nargs="?", default=None)
 
     stages = [stage.value for stage in Stage]
-    promote = commands.add_parser("promote", parents=[common], help="move a version to a stage")
+    promote = commands.add_parser(
+        "promote", parents=[common, remote], help="move a version to a stage"
+    )
     promote.add_argument("name", metavar="NAME")
     promote.add_argument("version", metavar="VERSION")
     promote.add_argument(
@@ -146,19 +188,59 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     promote.add_argument("--force", action="store_true", help="skip the stage-order checks")
 
     rollback = commands.add_parser(
-        "rollback", parents=[common], help="put the previous production version back"
+        "rollback", parents=[common, remote], help="put the previous production version back"
     )
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--reason", default="")
 
-    archive = commands.add_parser("archive", parents=[common], help="archive a version")
+    archive = commands.add_parser("archive", parents=[common, remote], help="archive a version")
     archive.add_argument("name", metavar="NAME")
     archive.add_argument("version", metavar="VERSION")
     archive.add_argument("--reason", default="")
     archive.add_argument("--force", action="store_true", help="archive even a production version")
 
-    history = commands.add_parser("history", parents=[common], help="a model's stage changes")
+    history = commands.add_parser(
+        "history", parents=[common, remote], help="a model's stage changes"
+    )
     history.add_argument("name", metavar="NAME")
+
+    commands.add_parser(
+        "status",
+        parents=[common, remote_only],
+        help="what a running gateway serves and what failed to load",
+    )
+    events = commands.add_parser(
+        "events",
+        parents=[common, remote_only],
+        help="registry events seen by a running gateway",
+        description="Print registry events with id > --after, oldest first. Without --follow "
+        "the command prints the backlog and exits; with --follow it waits for new events "
+        "(--json: one JSON object per line) until interrupted.",
+    )
+    events.add_argument(
+        "--after", type=_event_id, default=0, metavar="ID", help="default 0: from the first"
+    )
+    events.add_argument("--follow", action="store_true", help="keep printing new events")
+
+    predict = commands.add_parser(
+        "predict",
+        parents=[common, remote_only],
+        help="ask a running gateway for a prediction",
+        description="Call galgate.v1.PredictionService/Predict. --features sends one row of "
+        "named values; --rows sends every row of a CSV/NPZ file as a packed float32 tensor, "
+        "its columns (less --target) in the model's feature order.",
+    )
+    predict.add_argument("--model", required=True, help="model name")
+    given = predict.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--features", type=_feature_values, metavar="NAME=VALUE,...", help="one named row"
+    )
+    given.add_argument("--rows", metavar="FILE", help="CSV (header row) or NPZ of feature rows")
+    predict.add_argument(
+        "--target", default=None, metavar="COL", help="a column of --rows to leave out"
+    )
+    predict.add_argument("--version", default="", help="serve exactly this version")
+    predict.add_argument("--routing-key", default="", metavar="KEY", help="sticky A/B assignment")
 
     serve = commands.add_parser(
         "serve",
@@ -187,6 +269,30 @@ def _login_name() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry (containers): the audit still needs a name
         return "unknown"
+
+
+def _event_id(text: str) -> int:
+    """A registry event id, 0 or more (argparse type)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an event id (0 or more), got {text!r}")
+    return int(text)
+
+
+def _feature_values(text: str) -> dict[str, float]:
+    """Parse --features 'a=1,b=2.5' into a mapping (argparse type)."""
+    values: dict[str, float] = {}
+    for pair in text.split(","):
+        key, sep, raw = pair.strip().partition("=")
+        key = key.strip()
+        try:
+            if not sep or not key:
+                raise ValueError
+            values[key] = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected NAME=NUMBER[,NAME=NUMBER...], got {pair.strip()!r}"
+            ) from None
+    return values
 
 
 def _parse_tags(pairs: Sequence[str]) -> dict[str, str]:
@@ -292,7 +398,34 @@ async def run_command(args: argparse.Namespace, backend: Backend) -> Any:
     if command == "demo":
         version = await backend.demo(actor=args.actor)
         return {"created": version is not None, "version": version}
+    if command in ("status", "events", "predict"):
+        return await _run_remote_only(args, _remote(backend))
     raise CliError(f"unknown command {command!r}")
+
+
+def _remote(backend: Backend) -> RemoteBackend:
+    from gateway.cli_remote import RemoteBackend
+
+    if not isinstance(backend, RemoteBackend):
+        raise CliError("this command needs a running gateway: pass --server HOST:PORT")
+    return backend
+
+
+async def _run_remote_only(args: argparse.Namespace, backend: RemoteBackend) -> Any:
+    if args.command == "status":
+        return await backend.status()
+    if args.command == "events":
+        return list(backend.events(args.after))
+    if args.rows is None:
+        return await backend.predict(
+            args.model, features=args.features, version=args.version, routing_key=args.routing_key
+        )
+    from converters.data import load_table
+
+    table = await asyncio.to_thread(load_table, args.rows, target=args.target)
+    return await backend.predict(
+        args.model, rows=table.X, version=args.version, routing_key=args.routing_key
+    )
 
 
 def render(args: argparse.Namespace, result: Any) -> str:
@@ -306,6 +439,12 @@ def render(args: argparse.Namespace, result: Any) -> str:
         return render_model(result) if args.version is None else render_version(result)
     if command == "history":
         return render_history(args.name, result)
+    if command == "status":
+        return render_status(result)
+    if command == "events":
+        return render_events(result, args.after)
+    if command == "predict":
+        return render_prediction(result)
     if command == "demo":
         if result["created"]:
             v = result["version"]
@@ -323,9 +462,28 @@ def _db_reason(exc: BaseException) -> str:
     return text.split(" (Background on this error")[0] or type(exc).__name__
 
 
+def remote_target(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> RemoteTarget:
+    """The gateway to call for --server: address, token (--token, else $GALGATE_TOKEN), TLS."""
+    from gateway.cli_remote import RemoteTarget
+
+    environ = os.environ if environ is None else environ
+    token = args.token if args.token is not None else environ.get("GALGATE_TOKEN", "")
+    return RemoteTarget(address=args.server, token=token, tls=args.tls)
+
+
 async def _open_backend(args: argparse.Namespace) -> Backend:
-    """The backend the commands run against (the local registry database for now)."""
+    """The backend the commands run against: a gateway (--server) or the registry database."""
     from sqlalchemy.engine import make_url
+
+    if getattr(args, "server", None):
+        # grpc core logs connection failures (TLS handshakes...) at INFO on stderr; the
+        # error line below already says what went wrong. Read once, when grpc loads.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+        from gateway.cli_remote import RemoteBackend
+
+        return await RemoteBackend.open(remote_target(args))
 
     try:
         return await LocalBackend.open(args.db)
@@ -348,6 +506,37 @@ async def _main_async(args: argparse.Namespace) -> str:
     if args.json:
         return json.dumps(to_plain(result), indent=2, sort_keys=True)
     return render(args, result)
+
+
+def _follow_events(args: argparse.Namespace) -> int:
+    """Print events as they arrive (JSON Lines with --json) until interrupted (exit 130).
+
+    Runs without an event loop: asyncio.run would turn the first Ctrl-C into a
+    cancellation that a blocking stream never sees.
+    """
+    from gateway.cli_remote import RemoteBackend
+
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # see _open_backend
+    backend = RemoteBackend.connect(remote_target(args))
+    try:
+        for event in backend.events(args.after, follow=True):
+            plain = json.dumps(to_plain(event), sort_keys=True)
+            print(plain if args.json else render_event(event), flush=True)
+    except KeyboardInterrupt:
+        return 130  # the usual way to stop following: no error line
+    finally:
+        backend.close_now()
+    return 0
+
+
+def _check_remote_flags(args: argparse.Namespace) -> None:
+    """--token and --tls mean nothing without --server: say so rather than ignore them."""
+    if getattr(args, "server", None) is not None:
+        return
+    if getattr(args, "token", None) is not None:
+        _fail("--token needs --server HOST:PORT", code=2)
+    if getattr(args, "tls", False):
+        _fail("--tls needs --server HOST:PORT", code=2)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -395,8 +584,11 @@ def _main(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
         if args.command == "register":
             args.tags = _parse_tags(args.tag)
+        _check_remote_flags(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "events" and args.follow:
+            return _follow_events(args)
         output = asyncio.run(_main_async(args))
     except SystemExit as exc:  # --help (0) or a usage error already printed (2)
         return exc.code if isinstance(exc.code, int) else 2

@@ -7,9 +7,12 @@ import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry import Model, ModelVersion, StageTransition
+from registry import Event, Model, ModelVersion, StageTransition
+
+if TYPE_CHECKING:
+    from gateway.cli_remote import GatewayStatus, Prediction
 
 
 def to_plain(obj: Any) -> Any:
@@ -36,6 +39,14 @@ def to_plain(obj: Any) -> Any:
             "created_at": to_plain(obj.created_at),
             "production": production.version if production else None,
             "versions": to_plain(obj.versions),
+        }
+    if isinstance(obj, ModelVersion):
+        # The database row id is internal and not sent over gRPC: local and remote
+        # (--server) output stay identical without it.
+        return {
+            f.name: to_plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.name != "id"
         }
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
@@ -210,3 +221,57 @@ def render_registered(v: ModelVersion, parity: Any) -> str:
         lines.append(f"  metrics     {_pairs(v.spec.metrics)} (on the --data rows)")
     lines.append(f"next: galgate promote {v.name} {v.version} --to staging")
     return "\n".join(lines)
+
+
+def render_event(e: Event) -> str:
+    """One registry event as one line (also used while following the stream)."""
+    subject = " ".join(part for part in (e.name, e.version) if part) or "-"
+    payload = {k: v for k, v in e.payload.items() if v not in (None, "", {}, [])}
+    return f"{e.id}  {when(e.at)}  {e.kind}  {subject}  {_pairs(payload)}"
+
+
+def render_events(events: Sequence[Event], after: int) -> str:
+    """The `events` backlog, oldest first."""
+    if not events:
+        return f"no events after {after}"
+    return "\n".join(render_event(e) for e in events)
+
+
+def render_status(status: GatewayStatus) -> str:
+    """The `status` view: serving state, loaded versions, load failures."""
+    state = "serving" if status.serving else "NOT serving"
+    lines = [f"gateway {status.address}: {state}, at registry event {status.event_id}"]
+    if status.prediction_log_queued or status.prediction_log_dropped:
+        lines.append(
+            f"prediction log: {status.prediction_log_queued} queued, "
+            f"{status.prediction_log_dropped} dropped"
+        )
+    if status.loaded:
+        rows = [[v.name, v.version, v.role, v.sha256[:12]] for v in status.loaded]
+        lines.append(table(["NAME", "VERSION", "ROLE", "SHA256"], rows))
+    else:
+        lines.append("no model versions loaded")
+    if status.failures:
+        lines.append("load failures:")
+        rows = [[f.name, f.version, when(f.at), f.error] for f in status.failures]
+        lines.append(table(["NAME", "VERSION", "AT", "ERROR"], rows))
+    else:
+        lines.append("no load failures")
+    return "\n".join(lines)
+
+
+def render_prediction(p: Prediction) -> str:
+    """What `predict` prints: who answered, then one line per row."""
+    head = f"prediction {p.prediction_id}  model {p.model}  version {p.version}  arm {p.arm}"
+    if p.experiment_id:
+        head += f"  experiment {p.experiment_id}"
+    if p.class_labels:
+        headers = ["ROW", "LABEL", *(f"P({c})" for c in p.class_labels)]
+        rows = [
+            [i, r.label, *(f"{r.probabilities[c]:.6f}" for c in p.class_labels)]
+            for i, r in enumerate(p.rows)
+        ]
+    else:
+        headers = ["ROW", "VALUE"]
+        rows = [[i, _number(r.value)] for i, r in enumerate(p.rows)]
+    return f"{head}\n{table(headers, rows)}"

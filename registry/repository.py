@@ -477,7 +477,7 @@ class Registry:
                     StageTransitionRow.to_stage == Stage.PRODUCTION.value,
                     ModelVersionRow.stage != Stage.ARCHIVED.value,
                 )
-                .order_by(StageTransitionRow.id.asc())
+                .order_by(StageTransitionRow.id.desc())
             )
             current_id = None if current is None else current.id
             previous = next((r for r in candidates if r.id != current_id), None)
@@ -533,6 +533,12 @@ class Registry:
     async def get_model(self, name: str) -> Model:
         """Return one model with its versions in registration order.
 
+        Args:
+            name: model name.
+
+        Returns:
+            The model; ``.production`` gives its production version.
+
         Raises:
             ModelNotFoundError: unknown model.
         """
@@ -548,6 +554,13 @@ class Registry:
     async def get_version(self, name: str, version: str) -> ModelVersion:
         """Return one version.
 
+        Args:
+            name: model name.
+            version: version string.
+
+        Returns:
+            The version as stored.
+
         Raises:
             ModelNotFoundError: unknown model.
             VersionNotFoundError: known model, unknown version.
@@ -557,7 +570,13 @@ class Registry:
             return (await self._version(session, model, version)).to_entity()
 
     async def production_version(self, name: str) -> ModelVersion | None:
-        """Return the model's production version, or None when it has none.
+        """Return the model's production version.
+
+        Args:
+            name: model name.
+
+        Returns:
+            The production version, or None when the model has none.
 
         Raises:
             ModelNotFoundError: unknown model.
@@ -568,7 +587,13 @@ class Registry:
             return None if row is None else row.to_entity()
 
     async def history(self, name: str) -> list[StageTransition]:
-        """Return the model's audit trail (registrations and stage changes), ordered by id.
+        """Return the model's audit trail (registrations and stage changes).
+
+        Args:
+            name: model name.
+
+        Returns:
+            Every audit row of the model's versions, ordered by id (oldest first).
 
         Raises:
             ModelNotFoundError: unknown model.
@@ -586,6 +611,12 @@ class Registry:
     async def load_artifact(self, sha256: str) -> bytes:
         """Return the artifact bytes stored under ``sha256``, verified.
 
+        Args:
+            sha256: 64 lowercase hex digits.
+
+        Returns:
+            The bytes, which hash to ``sha256``.
+
         Raises:
             InvalidArgumentError: ``sha256`` is not 64 lowercase hex digits.
             ArtifactNotFoundError: nothing is stored under it.
@@ -601,6 +632,13 @@ class Registry:
     async def load_version_artifact(self, name: str, version: str) -> tuple[ModelVersion, bytes]:
         """Return a version and its verified artifact bytes, read in one transaction.
 
+        Args:
+            name: model name.
+            version: version string.
+
+        Returns:
+            (the version, its artifact bytes).
+
         Raises:
             ModelNotFoundError, VersionNotFoundError: unknown name or version.
             CorruptArtifactError: the stored bytes no longer hash to the version's sha256.
@@ -614,7 +652,14 @@ class Registry:
             return row.to_entity(), data
 
     async def load_profile(self, name: str, version: str) -> bytes | None:
-        """Return the version's reference profile bytes, or None if it has none.
+        """Return the version's reference profile.
+
+        Args:
+            name: model name.
+            version: version string.
+
+        Returns:
+            The profile bytes given at registration, or None if none was given.
 
         Raises:
             ModelNotFoundError, VersionNotFoundError: unknown name or version.
@@ -630,7 +675,15 @@ class Registry:
     async def events_since(self, after_id: int, limit: int = 1000) -> list[Event]:
         """Return events with id > ``after_id``, oldest first, at most ``limit``.
 
-        Page by passing the last returned id as the next ``after_id``.
+        Page by passing the last returned id as the next ``after_id``. Ids are monotonic
+        and, on PostgreSQL too, become visible in id order, so a tailer never skips one.
+
+        Args:
+            after_id: the last id already seen (0 for all).
+            limit: page size, 1..10000.
+
+        Returns:
+            Up to ``limit`` events, ordered by id.
 
         Raises:
             InvalidArgumentError: ``limit`` outside 1..10000 or negative ``after_id``.
@@ -646,7 +699,11 @@ class Registry:
             return [r.to_entity() for r in rows]
 
     async def last_event_id(self) -> int:
-        """Return the id of the newest event, or 0 when there is none."""
+        """Return the id of the newest event.
+
+        Returns:
+            The largest event id, or 0 when there is no event.
+        """
         async with self._read() as session:
             return int(await session.scalar(select(func.coalesce(func.max(EventRow.id), 0))))
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
@@ -111,6 +112,10 @@ class ModelVersionRow(Base):
     __tablename__ = "model_versions"
     __table_args__ = (
         UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+        CheckConstraint(
+            "stage IN ('development', 'staging', 'production', 'archived')",
+            name="ck_model_versions_stage",
+        ),
         # The database, not only the code, keeps at most one production version per model.
         Index(
             "uq_model_versions_one_production",

@@ -14,9 +14,15 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from registry import InvalidStageTransitionError, ModelVersion, Registry, Stage
 from tests.helpers import fake_artifact, make_spec
@@ -52,6 +58,12 @@ class StageMachine(RuleBasedStateMachine):
 
     def _versions(self) -> list[tuple[str, str]]:
         return [(n, v) for n in NAMES for v in self.stages[n]]
+
+    @initialize()
+    def seed(self) -> None:
+        """Start with a few versions so that short runs reach deep states."""
+        for name in ("alpha", "alpha", "alpha", "beta"):
+            self.register(name)
 
     @rule(name=PICK_NAME)
     def register(self, name: str) -> None:
@@ -147,9 +159,11 @@ class StageMachine(RuleBasedStateMachine):
 
 
 StageMachine.TestCase.settings = settings(
-    max_examples=12,
+    max_examples=15,
     stateful_step_count=30,
     deadline=None,
+    # No explain phase: on Python < 3.12 its tracer makes a failing run take minutes.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_stage_machine_random_moves_keep_invariants = StageMachine.TestCase

@@ -190,6 +190,14 @@ async def test_rollback_twice_returns_to_the_newer_version(registry: Registry) -
     assert (await registry.rollback("m")).version == v2.version
 
 
+async def test_rollback_picks_most_recent_previous_production(registry: Registry) -> None:
+    await register_in_stage(registry, "m", P)
+    v2 = await register_in_stage(registry, "m", P)
+    await register_in_stage(registry, "m", P)
+
+    assert (await registry.rollback("m")).version == v2.version
+
+
 async def test_rollback_skips_archived_versions(registry: Registry) -> None:
     v1 = await register_in_stage(registry, "m", P)
     v2 = await register_in_stage(registry, "m", P)

@@ -1,0 +1,108 @@
+"""Experiment metrics: per-outcome values, which direction is better, and who won."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, Protocol
+
+Winner = Literal["treatment", "control"]
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A per-outcome metric of an experiment.
+
+    Attributes:
+        name: the metric's configuration name.
+        direction: +1 when higher is better, −1 when lower is better.
+        binary: True when every per-outcome value is 0.0 or 1.0.
+        per_outcome: ``(prediction, outcome) -> value`` for one answered prediction.
+            For classifiers ``prediction`` is the predicted label; for regressors the
+            predicted value; ``reward`` ignores it and uses the caller's outcome (e.g. PnL).
+
+    >>> SQUARED_ERROR.per_outcome(2.5, 1.0), ACCURACY.per_outcome(1.0, 1.0)
+    (2.25, 1.0)
+    >>> SQUARED_ERROR.to_reward(2.25)
+    -2.25
+    """
+
+    name: str
+    direction: int
+    binary: bool
+    per_outcome: Callable[[float, float], float] = field(repr=False, compare=False)
+
+    def to_reward(self, value: float) -> float:
+        """The value oriented so that higher is better, as bandit strategies expect."""
+        return value if self.direction > 0 else -value
+
+
+def _squared_error(prediction: float, outcome: float) -> float:
+    return (prediction - outcome) ** 2
+
+
+def _absolute_error(prediction: float, outcome: float) -> float:
+    return abs(prediction - outcome)
+
+
+def _accuracy(prediction: float, outcome: float) -> float:
+    return 1.0 if prediction == outcome else 0.0
+
+
+def _reward(prediction: float, outcome: float) -> float:
+    return float(outcome)
+
+
+SQUARED_ERROR = Metric("squared_error", -1, False, _squared_error)
+ABSOLUTE_ERROR = Metric("absolute_error", -1, False, _absolute_error)
+ACCURACY = Metric("accuracy", +1, True, _accuracy)
+REWARD = Metric("reward", +1, False, _reward)
+
+METRICS: Mapping[str, Metric] = MappingProxyType(
+    {m.name: m for m in (SQUARED_ERROR, ABSOLUTE_ERROR, ACCURACY, REWARD)}
+)
+
+
+def metric_named(name: str) -> Metric:
+    """The metric called ``name``.
+
+    >>> metric_named("accuracy").direction
+    1
+
+    Raises:
+        ValueError: unknown name; the message lists the valid ones.
+    """
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown metric {name!r}; expected one of {', '.join(sorted(METRICS))}"
+        ) from None
+
+
+class _TestResult(Protocol):
+    @property
+    def diff(self) -> float: ...
+    @property
+    def p_value(self) -> float: ...
+
+
+def winner(result: _TestResult, metric: Metric, alpha: float = 0.05) -> Winner | None:
+    """The arm that is significantly better on ``metric``, or None if neither is.
+
+    Args:
+        result: a ``WelchResult`` or ``SequentialResult`` (anything with ``diff`` =
+            treatment − control and ``p_value``).
+        metric: gives the direction: for an error metric a negative diff is a win.
+        alpha: significance level; significant means ``p_value <= alpha`` (for the
+            sequential test this is exactly its stopping rule Λ ≥ 1/α).
+
+    >>> from gateway.stats.welch import WelchResult
+    >>> r = WelchResult(-0.3, 0.1, 50.0, -3.0, 0.004, -0.5, -0.1, -0.6, 30, 30)
+    >>> winner(r, SQUARED_ERROR), winner(r, REWARD), winner(r, REWARD, alpha=0.001)
+    ('treatment', 'control', None)
+    """
+    if not result.p_value <= alpha or result.diff == 0.0:
+        return None
+    return "treatment" if result.diff * metric.direction > 0 else "control"
