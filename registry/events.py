@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.db import lock_for_ordering
@@ -13,6 +14,8 @@ from registry.schema import EventRow
 
 VERSION_REGISTERED = "version_registered"
 STAGE_CHANGED = "stage_changed"
+# PostgreSQL NOTIFY channel; the payload is the event id. Delivered on commit only.
+NOTIFY_CHANNEL = "galgate_events"
 
 
 async def append_event(
@@ -28,7 +31,9 @@ async def append_event(
 
     On PostgreSQL this first takes the event-ordering lock (see
     :func:`registry.db.lock_for_ordering`), held until the transaction ends, so event ids
-    become visible in id order. Call it last in a transaction to hold the lock briefly.
+    become visible in id order, and queues a NOTIFY on :data:`NOTIFY_CHANNEL` that the
+    server delivers when (and only if) the transaction commits. Call it last in a
+    transaction to hold the lock briefly.
 
     Args:
         session: a session inside a write transaction.
@@ -45,4 +50,8 @@ async def append_event(
     row = EventRow(kind=kind, name=name, version=version, payload=dict(payload), at=at)
     session.add(row)
     await session.flush()
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :id)"), {"channel": NOTIFY_CHANNEL, "id": str(row.id)}
+        )
     return row

@@ -132,6 +132,10 @@ class Registry:
         """The database URL in use (async driver), with any password masked."""
         return self._engines.url.render_as_string(hide_password=True)
 
+    def connect_url(self) -> str:
+        """The database URL with its password, for companion connections (e.g. LISTEN)."""
+        return self._engines.url.render_as_string(hide_password=False)
+
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""

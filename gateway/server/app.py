@@ -15,6 +15,7 @@ from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc, prediction_pb2, pr
 from gateway._pb.inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from gateway.config import Settings
 from gateway.metrics import Metrics
+from gateway.pool import notify
 from gateway.pool.reconciler import Pool
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
@@ -57,6 +58,13 @@ class Gateway:
         self._tasks.append(
             asyncio.create_task(self.pool.watch(self.settings.poll_interval), name="galgate-watch")
         )
+        if self.registry.dialect == "postgresql":
+            self._tasks.append(
+                asyncio.create_task(
+                    notify.listen(self.registry.connect_url(), self.pool.wake),
+                    name="galgate-notify",
+                )
+            )
 
     async def _become_ready(self) -> None:
         while not self.pool.ready:
