@@ -36,7 +36,7 @@ async def listen(url: str, on_event: Callable[[], None], *, retry_seconds: float
         try:
             conn = await asyncpg.connect(dsn)
             lost = asyncio.Event()
-            conn.add_termination_listener(lambda _conn: lost.set())
+            conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_args: on_event())
             on_event()  # catch up on anything committed while we were not listening
             await lost.wait()
