@@ -118,3 +118,126 @@ class DesiredState:
 
     event_id: int
     production: Mapping[str, ServedVersion]
+    # Running experiments by model name (at most one per model).
+    experiments: Mapping[str, ExperimentRoute] = field(default_factory=dict)
+
+
+class ExperimentState(enum.StrEnum):
+    """Lifecycle of an experiment: created -> running <-> paused -> completed | stopped."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSpec:
+    """What a caller supplies to create an experiment (validated by the registry)."""
+
+    model: str
+    control_version: str
+    treatment_version: str
+    strategy: str  # "random" | "weighted" | "epsilon_greedy" | "thompson_sampling"
+    metric: str  # "squared_error" | "absolute_error" | "accuracy" | "reward"
+    split: float = 0.5  # treatment share
+    epsilon: float = 0.1
+    confidence: float = 0.95
+    min_detectable_effect: float = 0.0
+    min_samples: int = 100  # outcomes per arm before a winner can be called
+    max_loss: float | None = None
+    end_time: datetime | None = None
+    auto_promote: bool = False
+    name: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A stored experiment with its state and, once ended, its outcome."""
+
+    id: int
+    spec: ExperimentSpec
+    state: ExperimentState
+    control_sha256: str
+    treatment_sha256: str
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str
+    winner: str  # "treatment" | "control" | ""
+    # Sequential test mixing variance, fixed once at the first qualifying look (None before).
+    tau2: float | None
+    # JSON results frozen when the experiment ended ({} while it runs).
+    final_results: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentTransition:
+    """One row of an experiment's append-only audit trail."""
+
+    id: int
+    experiment_id: int
+    from_state: ExperimentState | None  # None for the creation itself
+    to_state: ExperimentState
+    actor: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One logged prediction (a request, possibly of several rows)."""
+
+    prediction_id: str
+    at: datetime
+    model: str
+    version: str
+    arm: str  # "production" | "control" | "treatment" | "pinned"
+    experiment_id: int | None
+    routing_key: str
+    rows: int
+    inputs: bytes  # float32 little-endian, rows x n_features
+    outputs: bytes  # float32 little-endian: probabilities (rows x classes) or values (rows)
+    predicted: float  # row 0: the predicted class label (numeric labels) or value
+    latency_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """The realised outcome of one single-row prediction."""
+
+    prediction_id: str
+    value: float
+    # The experiment metric computed from prediction and outcome (None outside experiments).
+    metric_value: float | None
+    experiment_id: int | None
+    arm: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArmAggregate:
+    """Sufficient statistics of one arm's metric values, summed in the database."""
+
+    arm: str
+    predictions: int
+    outcomes: int
+    total: float  # sum of metric values
+    total_sq: float  # sum of squared metric values
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRoute:
+    """What a gateway needs to route one running experiment."""
+
+    id: int
+    model: str
+    control: ServedVersion
+    treatment: ServedVersion
+    strategy: str
+    split: float
+    epsilon: float
+    metric: str
+    min_samples: int

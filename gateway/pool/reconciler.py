@@ -15,7 +15,10 @@ from gateway.errors import ArtifactLoadError
 from gateway.metrics import Metrics
 from gateway.pool.loader import load_version
 from gateway.pool.model import LoadedModel
-from gateway.pool.snapshot import ModelRoute, Served, Snapshot
+from gateway.pool.snapshot import ExperimentArms, ModelRoute, Served, Snapshot
+from gateway.routing import CONTROL, TREATMENT, Strategy, StrategyState, strategy_from_state
+from gateway.stats import Moments, metric_named
+from registry.entities import ExperimentRoute, ServedVersion
 from registry.repository import Registry
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,8 @@ class Pool:
         self._loaded: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._listeners: list[asyncio.Event] = []
+        # Allocation strategies of running experiments, kept across snapshots by id.
+        self._strategies: dict[int, Strategy] = {}
 
     async def ensure_loaded(self, name: str, version: str) -> LoadedModel:
         """Load (or reuse) one version; raises ArtifactLoadError if it cannot serve."""
@@ -80,43 +84,34 @@ class Pool:
         async with self._lock:
             state = await self.registry.desired_state()
             old = self.current
-            wanted: dict[str, LoadedModel] = {}
-            pending = []
-            for name, served in state.production.items():
-                key = (name, served.version)
-                model = self._loaded.get(key)
-                if model is not None and model.sha256 == served.sha256:
-                    wanted[name] = model
-                elif (failure := self.failures.get(key)) and failure.sha256 == served.sha256:
-                    continue  # failed before with these bytes: do not retry on every event
-                else:
-                    pending.append(served)
-            results = await asyncio.gather(
-                *(load_version(self.registry, s.name, s.version) for s in pending),
-                return_exceptions=True,
-            )
-            for served, result in zip(pending, results, strict=True):
-                if isinstance(result, ArtifactLoadError):
-                    self._record_failure(served.name, served.version, served.sha256, result)
-                elif isinstance(result, BaseException):
-                    raise result
-                else:
-                    self.failures.pop((served.name, served.version), None)
-                    wanted[served.name] = self._adopt(result)
-            for model in wanted.values():
-                self._loaded[(model.name, model.version)] = model
-                self._loaded.move_to_end((model.name, model.version))
-            self._prune(wanted)
+            needed: dict[tuple[str, str], ServedVersion] = {}
+            for served in state.production.values():
+                needed[(served.name, served.version)] = served
+            for experiment in state.experiments.values():
+                for served in (experiment.control, experiment.treatment):
+                    needed[(served.name, served.version)] = served
+            available = await self._load_all(needed)
+            self._prune(set(available))
             routes = {}
-            for name in state.production:
-                if name in wanted:
-                    production = Served(model=wanted[name], arm="production")
-                elif (previous := old.routes.get(name)) is not None:
-                    production = previous.production  # failed load: the old version keeps serving
-                else:
+            for name in sorted(set(state.production) | set(state.experiments)):
+                production = None
+                if (served := state.production.get(name)) is not None:
+                    if (model := available.get((name, served.version))) is not None:
+                        production = Served(model=model, arm="production")
+                    elif (previous := old.routes.get(name)) is not None:
+                        production = previous.production  # failed load: the old one serves on
+                arms = None
+                if (experiment := state.experiments.get(name)) is not None:
+                    control = available.get((name, experiment.control.version))
+                    treatment = available.get((name, experiment.treatment.version))
+                    if control is not None and treatment is not None:
+                        arms = await self._arms(experiment, control, treatment)
+                if production is None and arms is None:
                     continue
                 versions = {v: m for (n, v), m in self._loaded.items() if n == name}
-                routes[name] = ModelRoute(production=production, versions=versions)
+                routes[name] = ModelRoute(production=production, versions=versions, experiment=arms)
+            running = {e.id for e in state.experiments.values()}
+            self._strategies = {i: s for i, s in self._strategies.items() if i in running}
             snapshot = Snapshot(event_id=state.event_id, routes=routes)
             if snapshot.routes != old.routes:
                 self.swaps += 1
@@ -127,14 +122,104 @@ class Pool:
             self.metrics.event_id.set(state.event_id)
             return snapshot
 
+    async def _load_all(
+        self, needed: dict[tuple[str, str], ServedVersion]
+    ) -> dict[tuple[str, str], LoadedModel]:
+        """Every needed version that is (or can now be) loaded; failures are recorded."""
+        available: dict[tuple[str, str], LoadedModel] = {}
+        pending = []
+        for key, served in needed.items():
+            model = self._loaded.get(key)
+            if model is not None and model.sha256 == served.sha256:
+                available[key] = model
+            elif (failure := self.failures.get(key)) and failure.sha256 == served.sha256:
+                continue  # failed before with these bytes: do not retry on every event
+            else:
+                pending.append(served)
+        results = await asyncio.gather(
+            *(load_version(self.registry, s.name, s.version) for s in pending),
+            return_exceptions=True,
+        )
+        for served, result in zip(pending, results, strict=True):
+            key = (served.name, served.version)
+            if isinstance(result, ArtifactLoadError):
+                self._record_failure(served.name, served.version, served.sha256, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                self.failures.pop(key, None)
+                available[key] = self._adopt(result)
+        for key, model in available.items():
+            self._loaded[key] = model
+            self._loaded.move_to_end(key)
+        return available
+
+    async def _arms(
+        self, experiment: ExperimentRoute, control: LoadedModel, treatment: LoadedModel
+    ) -> ExperimentArms:
+        """The routing arms of a running experiment, keeping its strategy's learning."""
+        strategy = self._strategies.get(experiment.id)
+        if strategy is None:
+            strategy = await self._rebuild_strategy(experiment)
+            self._strategies[experiment.id] = strategy
+        return ExperimentArms(
+            id=experiment.id,
+            key=str(experiment.id),
+            control=Served(model=control, arm="control", experiment_id=str(experiment.id)),
+            treatment=Served(model=treatment, arm="treatment", experiment_id=str(experiment.id)),
+            strategy=strategy,
+            metric=experiment.metric,
+        )
+
+    async def _rebuild_strategy(self, experiment: ExperimentRoute) -> Strategy:
+        """A strategy that starts from every outcome recorded so far (survives restarts)."""
+        metric = metric_named(experiment.metric)
+        aggregates = await self.registry.arm_aggregates(experiment.id)
+
+        def rewards(arm: str) -> Moments:
+            agg = aggregates.get(arm)
+            if agg is None or agg.outcomes == 0:
+                return Moments()
+            mean = agg.total / agg.outcomes
+            m2 = max(agg.total_sq - agg.total * mean, 0.0)
+            return Moments(n=agg.outcomes, mean=metric.to_reward(mean), m2=m2)
+
+        state = StrategyState(
+            name=experiment.strategy,
+            control=rewards("control"),
+            treatment=rewards("treatment"),
+            split=experiment.split,
+            epsilon=experiment.epsilon,
+            min_samples=experiment.min_samples,
+            binary=metric.binary,
+        )
+        return strategy_from_state(state)
+
+    def observe_outcome(self, experiment_id: int, arm: str, metric_value: float) -> None:
+        """Feed one outcome's metric value to the running experiment's strategy."""
+        strategy = self._strategies.get(experiment_id)
+        if strategy is None or arm not in ("control", "treatment"):
+            return
+        route = next(
+            (
+                r.experiment
+                for r in self.current.routes.values()
+                if r.experiment is not None and r.experiment.id == experiment_id
+            ),
+            None,
+        )
+        metric = metric_named(route.metric if route else "reward")
+        strategy.observe(
+            TREATMENT if arm == "treatment" else CONTROL, metric.to_reward(metric_value)
+        )
+
     def _adopt(self, model: LoadedModel) -> LoadedModel:
         """Bind the version's metric children once, so Predict does no label lookup."""
         latency, rows = self.metrics.version_children(model.name, model.version)
         return dataclasses.replace(model, latency=latency, rows=rows)
 
-    def _prune(self, wanted: dict[str, LoadedModel]) -> None:
-        """Unload versions beyond the retained count per model (never a wanted one)."""
-        serving = {(m.name, m.version) for m in wanted.values()}
+    def _prune(self, serving: set[tuple[str, str]]) -> None:
+        """Unload versions beyond the retained count per model (never a serving one)."""
         kept: dict[str, int] = {}
         for key in reversed(list(self._loaded)):
             if key in serving:

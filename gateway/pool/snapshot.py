@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from gateway.errors import ModelNotServedError
 from gateway.pool.model import LoadedModel
+from gateway.routing import Strategy, key_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +20,33 @@ class Served:
 
 
 @dataclass(frozen=True, slots=True)
+class ExperimentArms:
+    """A running experiment's two arms and its allocation strategy.
+
+    The strategy is the one mutable part of a snapshot: it learns from outcomes, and it
+    is carried over from snapshot to snapshot while the experiment runs.
+    """
+
+    id: int
+    key: str  # str(id): the experiment_id in responses and the sticky-hash salt
+    control: Served
+    treatment: Served
+    strategy: Strategy
+    metric: str
+
+    def choose(self, routing_key: str) -> Served:
+        """Pick an arm; a routing key makes random/weighted assignment sticky."""
+        hashed = key_hash(routing_key, self.key) if routing_key else None
+        return self.treatment if self.strategy.choose(hashed) else self.control
+
+
+@dataclass(frozen=True, slots=True)
 class ModelRoute:
-    """Routing for one model name: its production version and every loaded version."""
+    """Routing for one model name: production, a running experiment, every loaded version."""
 
     production: Served | None
     versions: Mapping[str, LoadedModel]
+    experiment: ExperimentArms | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +70,8 @@ class Snapshot:
 
         Args:
             name: the model name.
-            routing_key: sticky-assignment key (used by experiments).
+            routing_key: sticky-assignment key for random/weighted experiments (bandits
+                ignore it: their allocation must follow what they learn).
             version: a pinned version; bypasses routing.
 
         Returns:
@@ -66,6 +90,8 @@ class Snapshot:
                     f"loaded versions: {sorted(route.versions)}"
                 )
             return Served(model=model, arm="pinned")
+        if route.experiment is not None:
+            return route.experiment.choose(routing_key)
         if route.production is None:
             raise ModelNotServedError(f"model {name!r} has no production version")
         return route.production

@@ -9,6 +9,164 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CreateExperimentRequest(_message.Message):
+    __slots__ = ("model", "control_version", "treatment_version", "strategy", "split", "epsilon", "metric", "confidence", "min_detectable_effect", "min_samples", "max_loss", "end_time", "auto_promote", "name", "description", "create_only")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    MIN_DETECTABLE_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOSS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PROMOTE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    control_version: str
+    treatment_version: str
+    strategy: str
+    split: float
+    epsilon: float
+    metric: str
+    confidence: float
+    min_detectable_effect: float
+    min_samples: int
+    max_loss: float
+    end_time: _timestamp_pb2.Timestamp
+    auto_promote: bool
+    name: str
+    description: str
+    create_only: bool
+    def __init__(self, model: _Optional[str] = ..., control_version: _Optional[str] = ..., treatment_version: _Optional[str] = ..., strategy: _Optional[str] = ..., split: _Optional[float] = ..., epsilon: _Optional[float] = ..., metric: _Optional[str] = ..., confidence: _Optional[float] = ..., min_detectable_effect: _Optional[float] = ..., min_samples: _Optional[int] = ..., max_loss: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., auto_promote: _Optional[bool] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., create_only: _Optional[bool] = ...) -> None: ...
+
+class ExperimentInfo(_message.Message):
+    __slots__ = ("id", "name", "model", "control_version", "treatment_version", "strategy", "split", "epsilon", "metric", "confidence", "min_detectable_effect", "min_samples", "max_loss", "end_time", "auto_promote", "state", "created_at", "started_at", "ended_at", "end_reason", "winner", "description")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    MIN_DETECTABLE_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOSS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PROMOTE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    END_REASON_FIELD_NUMBER: _ClassVar[int]
+    WINNER_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    model: str
+    control_version: str
+    treatment_version: str
+    strategy: str
+    split: float
+    epsilon: float
+    metric: str
+    confidence: float
+    min_detectable_effect: float
+    min_samples: int
+    max_loss: float
+    end_time: _timestamp_pb2.Timestamp
+    auto_promote: bool
+    state: str
+    created_at: _timestamp_pb2.Timestamp
+    started_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    end_reason: str
+    winner: str
+    description: str
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., model: _Optional[str] = ..., control_version: _Optional[str] = ..., treatment_version: _Optional[str] = ..., strategy: _Optional[str] = ..., split: _Optional[float] = ..., epsilon: _Optional[float] = ..., metric: _Optional[str] = ..., confidence: _Optional[float] = ..., min_detectable_effect: _Optional[float] = ..., min_samples: _Optional[int] = ..., max_loss: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., auto_promote: _Optional[bool] = ..., state: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., winner: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ListExperimentsRequest(_message.Message):
+    __slots__ = ("model", "state")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    state: str
+    def __init__(self, model: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+
+class ListExperimentsResponse(_message.Message):
+    __slots__ = ("experiments",)
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    experiments: _containers.RepeatedCompositeFieldContainer[ExperimentInfo]
+    def __init__(self, experiments: _Optional[_Iterable[_Union[ExperimentInfo, _Mapping]]] = ...) -> None: ...
+
+class GetExperimentResultsRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class ArmResults(_message.Message):
+    __slots__ = ("arm", "version", "predictions", "outcomes", "metric_mean", "metric_std")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    METRIC_MEAN_FIELD_NUMBER: _ClassVar[int]
+    METRIC_STD_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    version: str
+    predictions: int
+    outcomes: int
+    metric_mean: float
+    metric_std: float
+    def __init__(self, arm: _Optional[str] = ..., version: _Optional[str] = ..., predictions: _Optional[int] = ..., outcomes: _Optional[int] = ..., metric_mean: _Optional[float] = ..., metric_std: _Optional[float] = ...) -> None: ...
+
+class ExperimentResults(_message.Message):
+    __slots__ = ("experiment", "control", "treatment", "difference", "ci_low", "ci_high", "p_value", "sequential_p_value", "sequential_decisive", "effect_size", "required_samples_per_arm", "winner", "recommendation")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_DECISIVE_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_SAMPLES_PER_ARM_FIELD_NUMBER: _ClassVar[int]
+    WINNER_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
+    experiment: ExperimentInfo
+    control: ArmResults
+    treatment: ArmResults
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    sequential_p_value: float
+    sequential_decisive: bool
+    effect_size: float
+    required_samples_per_arm: int
+    winner: str
+    recommendation: str
+    def __init__(self, experiment: _Optional[_Union[ExperimentInfo, _Mapping]] = ..., control: _Optional[_Union[ArmResults, _Mapping]] = ..., treatment: _Optional[_Union[ArmResults, _Mapping]] = ..., difference: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., sequential_p_value: _Optional[float] = ..., sequential_decisive: _Optional[bool] = ..., effect_size: _Optional[float] = ..., required_samples_per_arm: _Optional[int] = ..., winner: _Optional[str] = ..., recommendation: _Optional[str] = ...) -> None: ...
+
+class ExperimentStateRequest(_message.Message):
+    __slots__ = ("id", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    reason: str
+    def __init__(self, id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class RegisterModelHeader(_message.Message):
     __slots__ = ("name", "version", "model_type", "features", "target", "metadata_json", "tags", "description", "sha256", "reason")
     class TagsEntry(_message.Message):

@@ -79,6 +79,36 @@ class ModelAdminStub:
                 request_serializer=galgate_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=galgate_dot_v1_dot_admin__pb2.GatewayStatus.FromString,
                 _registered_method=True)
+        self.CreateExperiment = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/CreateExperiment',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.CreateExperimentRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
+                _registered_method=True)
+        self.ListExperiments = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/ListExperiments',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.ListExperimentsRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ListExperimentsResponse.FromString,
+                _registered_method=True)
+        self.GetExperimentResults = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/GetExperimentResults',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.GetExperimentResultsRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentResults.FromString,
+                _registered_method=True)
+        self.PauseExperiment = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/PauseExperiment',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
+                _registered_method=True)
+        self.ResumeExperiment = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/ResumeExperiment',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
+                _registered_method=True)
+        self.StopExperiment = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/StopExperiment',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
+                _registered_method=True)
 
 
 class ModelAdminServicer:
@@ -145,6 +175,44 @@ class ModelAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateExperiment(self, request, context):
+        """Start an A/B experiment between two loadable versions of one model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExperiments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExperimentResults(self, request, context):
+        """Live numbers of a running experiment, or the final ones of an ended one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseExperiment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeExperiment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopExperiment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +260,36 @@ def add_ModelAdminServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=galgate_dot_v1_dot_admin__pb2.GetStatusRequest.FromString,
                     response_serializer=galgate_dot_v1_dot_admin__pb2.GatewayStatus.SerializeToString,
+            ),
+            'CreateExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExperiment,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.CreateExperimentRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.SerializeToString,
+            ),
+            'ListExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExperiments,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.ListExperimentsRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ListExperimentsResponse.SerializeToString,
+            ),
+            'GetExperimentResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperimentResults,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.GetExperimentResultsRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentResults.SerializeToString,
+            ),
+            'PauseExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseExperiment,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.SerializeToString,
+            ),
+            'ResumeExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeExperiment,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.SerializeToString,
+            ),
+            'StopExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopExperiment,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -437,6 +535,168 @@ class ModelAdmin:
             '/galgate.v1.ModelAdmin/GetStatus',
             galgate_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
             galgate_dot_v1_dot_admin__pb2.GatewayStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/CreateExperiment',
+            galgate_dot_v1_dot_admin__pb2.CreateExperimentRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/ListExperiments',
+            galgate_dot_v1_dot_admin__pb2.ListExperimentsRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ListExperimentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperimentResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/GetExperimentResults',
+            galgate_dot_v1_dot_admin__pb2.GetExperimentResultsRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ExperimentResults.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/PauseExperiment',
+            galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/ResumeExperiment',
+            galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/StopExperiment',
+            galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
             options,
             channel_credentials,
             insecure,
