@@ -7,9 +7,11 @@ import asyncio
 import getpass
 import json
 import os
+import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -17,6 +19,10 @@ from gateway.cli_backend import Backend, CliError, LocalBackend
 from gateway.cli_render import (
     render_event,
     render_events,
+    render_experiment_created,
+    render_experiment_moved,
+    render_experiment_report,
+    render_experiments,
     render_history,
     render_model,
     render_models,
@@ -28,6 +34,7 @@ from gateway.cli_render import (
 )
 from gateway.config import DEFAULT_DB
 from registry import RegistryError, Stage
+from registry.entities import ExperimentSpec, ExperimentState
 
 if TYPE_CHECKING:
     from converters import Table
@@ -261,7 +268,256 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         parents=[common],
         help='register the demo classifier as "demo" and promote it to production',
     )
+    _add_experiments(commands, [common, remote])
     return root
+
+
+STRATEGIES = ("random", "weighted", "epsilon_greedy", "thompson_sampling")
+METRICS = ("squared_error", "absolute_error", "accuracy", "reward")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# action -> (target state, past tense, help)
+_MOVES = {
+    "pause": (
+        ExperimentState.PAUSED,
+        "paused",
+        "stop routing to a running experiment for now (production serves its traffic)",
+    ),
+    "resume": (
+        ExperimentState.RUNNING,
+        "resumed",
+        "route to a paused experiment again, or start a --create-only one",
+    ),
+    "stop": (
+        ExperimentState.STOPPED,
+        "stopped",
+        "end an experiment for good without a winner; its results are kept",
+    ),
+}
+
+
+def _add_experiments(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """`experiments create|list|show|pause|resume|stop`."""
+    experiments = commands.add_parser(
+        "experiments", help="A/B experiments between two versions of a model"
+    )
+    actions = experiments.add_subparsers(
+        dest="experiments_command", metavar="ACTION", parser_class=_Parser
+    )
+    actions.required = True
+    create = actions.add_parser(
+        "create",
+        parents=parents,
+        help="start an experiment: control vs treatment version of MODEL",
+        description="Create an A/B experiment and start it (--create-only: leave it "
+        "'created'). At most one experiment per model may be running or paused. With "
+        "--server the gateway first checks that both versions load and warm. With --db "
+        "only the registry row is written: gateways watching the registry pick it up from "
+        "the registry events, load both versions and start routing; a version that fails "
+        "to load there is reported by the gateway (galgate status), not here.",
+    )
+    create.add_argument("model", metavar="MODEL")
+    create.add_argument("--control", required=True, metavar="VERSION", help="control version")
+    create.add_argument("--treatment", required=True, metavar="VERSION", help="treatment version")
+    create.add_argument("--strategy", choices=STRATEGIES, default="random", help="default random")
+    create.add_argument(
+        "--split", type=_open_fraction, default=0.5, help="treatment's traffic share (weighted)"
+    )
+    create.add_argument(
+        "--epsilon", type=_epsilon, default=0.1, help="exploration rate (epsilon_greedy)"
+    )
+    create.add_argument(
+        "--metric",
+        required=True,
+        choices=METRICS,
+        help="per-outcome metric: squared_error and absolute_error (lower is better), "
+        "accuracy and reward (higher is better)",
+    )
+    create.add_argument(
+        "--confidence", type=_open_fraction, default=0.95, help="of the tests (default 0.95)"
+    )
+    create.add_argument(
+        "--mde",
+        type=_non_negative,
+        default=0.0,
+        dest="min_detectable_effect",
+        metavar="X",
+        help="smallest difference worth detecting, in metric units (for the sample size)",
+    )
+    create.add_argument(
+        "--min-samples",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="outcomes per arm before a winner is called (default 100)",
+    )
+    create.add_argument(
+        "--max-loss",
+        type=_positive,
+        default=None,
+        metavar="X",
+        help="stop early when the treatment is significantly worse by more than X metric "
+        "units (default: no limit)",
+    )
+    ends = create.add_mutually_exclusive_group()
+    ends.add_argument(
+        "--end-time",
+        type=_end_time,
+        default=None,
+        metavar="ISO8601",
+        help="complete it then; with a UTC offset, e.g. 2025-07-01T16:00:00Z",
+    )
+    ends.add_argument(
+        "--duration",
+        type=_duration,
+        default=None,
+        metavar="SPAN",
+        help="complete it after SPAN from now, e.g. 90m, 2h, 1d12h",
+    )
+    create.add_argument(
+        "--auto-promote",
+        action="store_true",
+        help="promote the treatment to production when it wins",
+    )
+    create.add_argument("--name", default="")
+    create.add_argument("--description", default="")
+    create.add_argument(
+        "--create-only", action="store_true", help="do not start it (state 'created')"
+    )
+
+    listed = actions.add_parser("list", parents=parents, help="experiments, oldest first")
+    listed.add_argument("--model", default=None, metavar="MODEL", help="only this model's")
+    states = [state.value for state in ExperimentState]
+    listed.add_argument(
+        "--state",
+        choices=states,
+        default=None,
+        metavar="STATE",
+        help="only those in STATE: " + ", ".join(states),
+    )
+    show = actions.add_parser(
+        "show",
+        parents=parents,
+        help="an experiment and its results",
+        description="An experiment's configuration and results: per arm predictions, "
+        "outcomes and metric mean/std; the difference with its confidence interval, the "
+        "fixed-horizon Welch p-value, the always-valid (sequential) p-value, effect size, "
+        "required sample size, winner and a recommendation. Ended experiments show the "
+        "results stored when they ended. With --db the always-valid p-value is this look's "
+        "alone; a gateway (--server) reports its running minimum over every look it took.",
+    )
+    show.add_argument("id", type=_experiment_id, metavar="ID")
+    for action, (_, _, about) in _MOVES.items():
+        move = actions.add_parser(action, parents=parents, help=about)
+        move.add_argument("id", type=_experiment_id, metavar="ID")
+        move.add_argument("--reason", default="", help="recorded in the audit trail")
+
+
+def _open_fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (argparse type)."""
+    value = _finite(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _epsilon(text: str) -> float:
+    """An exploration rate in (0, 1]: 0 would mean "default" on the wire."""
+    value = _finite(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _finite(text)
+    if value < 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _finite(text)
+    if value <= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _experiment_id(text: str) -> int:
+    """An experiment id as `experiments list` shows it (argparse type)."""
+    if not text.isdigit() or int(text) < 1 or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected an experiment id (1 or more), got {text!r}")
+    return int(text)
+
+
+def _end_time(text: str) -> datetime:
+    """An ISO 8601 time with a UTC offset (argparse type); naive times are ambiguous."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time such as 2025-07-01T16:00:00Z, got {text!r}"
+        ) from None
+    if value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"give the time with a UTC offset (Z or +HH:MM), got {text!r}"
+        )
+    return value.astimezone(UTC)
+
+
+def _duration(text: str) -> timedelta:
+    """A time span such as 90m, 2h, 1.5d or 1h30m (argparse type).
+
+    >>> _duration("1h30m"), _duration("2d")
+    (datetime.timedelta(seconds=5400), datetime.timedelta(days=2))
+    """
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text.strip().lower())
+    rebuilt = "".join(number + unit for number, unit in parts)
+    seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    if not parts or rebuilt != text.strip().lower() or seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a span such as 90m, 2h or 1d12h (units s, m, h, d, w), got {text!r}"
+        )
+    return timedelta(seconds=seconds)
+
+
+def experiment_spec(args: argparse.Namespace, now: datetime | None = None) -> ExperimentSpec:
+    """The ExperimentSpec of `experiments create` (--duration counts from ``now``)."""
+    end_time = args.end_time
+    if args.duration is not None:
+        end_time = (now or datetime.now(UTC)) + args.duration
+    return ExperimentSpec(
+        model=args.model,
+        control_version=args.control,
+        treatment_version=args.treatment,
+        strategy=args.strategy,
+        metric=args.metric,
+        split=args.split,
+        epsilon=args.epsilon,
+        confidence=args.confidence,
+        min_detectable_effect=args.min_detectable_effect,
+        min_samples=args.min_samples,
+        max_loss=args.max_loss,
+        end_time=end_time,
+        auto_promote=args.auto_promote,
+        name=args.name,
+        description=args.description,
+    )
 
 
 def _login_name() -> str:
@@ -398,9 +654,36 @@ async def run_command(args: argparse.Namespace, backend: Backend) -> Any:
     if command == "demo":
         version = await backend.demo(actor=args.actor)
         return {"created": version is not None, "version": version}
+    if command == "experiments":
+        return await _run_experiments(args, backend)
     if command in ("status", "events", "predict"):
         return await _run_remote_only(args, _remote(backend))
     raise CliError(f"unknown command {command!r}")
+
+
+async def _run_experiments(args: argparse.Namespace, backend: Backend) -> Any:
+    action = args.experiments_command
+    if action == "create":
+        spec = experiment_spec(args)
+        return await backend.create_experiment(spec, actor=args.actor, start=not args.create_only)
+    if action == "list":
+        state = ExperimentState(args.state) if args.state else None
+        return await backend.list_experiments(model=args.model, state=state)
+    if action == "show":
+        return await backend.experiment_report(args.id)
+    to = _MOVES[action][0]
+    return await backend.move_experiment(args.id, to, actor=args.actor, reason=args.reason)
+
+
+def _render_experiments(args: argparse.Namespace, result: Any) -> str:
+    action = args.experiments_command
+    if action == "create":
+        return render_experiment_created(result, remote=bool(getattr(args, "server", None)))
+    if action == "list":
+        return render_experiments(result)
+    if action == "show":
+        return render_experiment_report(result)
+    return render_experiment_moved(result, _MOVES[action][1])
 
 
 def _remote(backend: Backend) -> RemoteBackend:
@@ -445,6 +728,8 @@ def render(args: argparse.Namespace, result: Any) -> str:
         return render_events(result, args.after)
     if command == "predict":
         return render_prediction(result)
+    if command == "experiments":
+        return _render_experiments(args, result)
     if command == "demo":
         if result["created"]:
             v = result["version"]

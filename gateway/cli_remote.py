@@ -25,9 +25,10 @@ from gateway._pb.galgate.v1 import admin_pb2 as admin_pb
 from gateway._pb.galgate.v1 import admin_pb2_grpc as admin_grpc
 from gateway._pb.galgate.v1 import prediction_pb2 as predict_pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as predict_grpc
-from gateway.cli_backend import CliError
+from gateway.cli_backend import CliError, ExperimentReport
 from gateway.server.admin_codec import METADATA_KEYS
 from registry import Event, Model, ModelVersion, Stage, StageTransition, VersionSpec
+from registry.entities import Experiment, ExperimentSpec, ExperimentState
 
 if TYPE_CHECKING:
     from gateway.registration import PreparedVersion
@@ -228,6 +229,95 @@ def event_from_info(info: admin_pb.RegistryEvent) -> Event:
         payload=json.loads(info.payload_json) if info.payload_json else {},
         at=_when(info.at),
     )
+
+
+def _when_set(message: Any, field: str) -> datetime | None:
+    return _when(getattr(message, field)) if message.HasField(field) else None
+
+
+def experiment_request(spec: ExperimentSpec, *, start: bool) -> admin_pb.CreateExperimentRequest:
+    """Encode a CreateExperiment request. The wire's zero values mean "default", so the
+    spec's values must be non-zero where that matters (the CLI's flags ensure it)."""
+    request = admin_pb.CreateExperimentRequest(
+        model=spec.model,
+        control_version=spec.control_version,
+        treatment_version=spec.treatment_version,
+        strategy=spec.strategy,
+        split=spec.split,
+        epsilon=spec.epsilon,
+        metric=spec.metric,
+        confidence=spec.confidence,
+        min_detectable_effect=spec.min_detectable_effect,
+        min_samples=spec.min_samples,
+        max_loss=spec.max_loss or 0.0,
+        auto_promote=spec.auto_promote,
+        name=spec.name,
+        description=spec.description,
+        create_only=not start,
+    )
+    if spec.end_time is not None:
+        request.end_time.FromDatetime(spec.end_time)
+    return request
+
+
+def experiment_from_info(info: admin_pb.ExperimentInfo) -> Experiment:
+    """Decode an ExperimentInfo. Not sent: the arms' sha256, τ² and the stored final
+    results (GetExperimentResults carries those): they decode as "", None and {}."""
+    spec = ExperimentSpec(
+        model=info.model,
+        control_version=info.control_version,
+        treatment_version=info.treatment_version,
+        strategy=info.strategy,
+        metric=info.metric,
+        split=info.split,
+        epsilon=info.epsilon,
+        confidence=info.confidence,
+        min_detectable_effect=info.min_detectable_effect,
+        min_samples=info.min_samples,
+        max_loss=info.max_loss or None,
+        end_time=_when_set(info, "end_time"),
+        auto_promote=info.auto_promote,
+        name=info.name,
+        description=info.description,
+    )
+    return Experiment(
+        id=info.id,
+        spec=spec,
+        state=ExperimentState(info.state),
+        control_sha256="",
+        treatment_sha256="",
+        created_at=_when(info.created_at),
+        started_at=_when_set(info, "started_at"),
+        ended_at=_when_set(info, "ended_at"),
+        end_reason=info.end_reason,
+        winner=info.winner,
+        tau2=None,
+        final_results={},
+    )
+
+
+def report_from_results(message: admin_pb.ExperimentResults) -> ExperimentReport:
+    """Decode GetExperimentResults into the experiment and its results."""
+    from gateway.experiments.results import ArmResult, Results
+
+    def arm(a: admin_pb.ArmResults) -> ArmResult:
+        return ArmResult(a.arm, a.version, a.predictions, a.outcomes, a.metric_mean, a.metric_std)
+
+    results = Results(
+        control=arm(message.control),
+        treatment=arm(message.treatment),
+        difference=message.difference,
+        ci_low=message.ci_low,
+        ci_high=message.ci_high,
+        p_value=message.p_value,
+        sequential_p_value=message.sequential_p_value,
+        sequential_decisive=message.sequential_decisive,
+        effect_size=message.effect_size,
+        required_samples_per_arm=message.required_samples_per_arm,
+        winner=message.winner,
+        recommendation=message.recommendation,
+    )
+    return ExperimentReport(experiment_from_info(message.experiment), results)
 
 
 def prediction_from_response(response: predict_pb.PredictResponse) -> Prediction:
@@ -443,6 +533,39 @@ class RemoteBackend:
 
     async def demo(self, *, actor: str) -> ModelVersion | None:
         raise CliError("demo works on a local registry only (--db), not through --server")
+
+    async def create_experiment(
+        self, spec: ExperimentSpec, *, actor: str, start: bool
+    ) -> Experiment:
+        """CreateExperiment: the gateway loads and warms both versions before creating it."""
+        request = experiment_request(spec, start=start)
+        return experiment_from_info(self._call(self._admin.CreateExperiment, request, actor))
+
+    async def list_experiments(
+        self, *, model: str | None, state: ExperimentState | None
+    ) -> list[Experiment]:
+        request = admin_pb.ListExperimentsRequest(
+            model=model or "", state=state.value if state is not None else ""
+        )
+        response = self._call(self._admin.ListExperiments, request)
+        return [experiment_from_info(e) for e in response.experiments]
+
+    async def experiment_report(self, experiment_id: int) -> ExperimentReport:
+        request = admin_pb.GetExperimentResultsRequest(id=experiment_id)
+        return report_from_results(self._call(self._admin.GetExperimentResults, request))
+
+    async def move_experiment(
+        self, experiment_id: int, to: ExperimentState, *, actor: str, reason: str
+    ) -> Experiment:
+        methods = {
+            ExperimentState.PAUSED: self._admin.PauseExperiment,
+            ExperimentState.RUNNING: self._admin.ResumeExperiment,
+            ExperimentState.STOPPED: self._admin.StopExperiment,
+        }
+        if to not in methods:
+            raise CliError(f"an experiment cannot be moved to {to.value} through --server")
+        request = admin_pb.ExperimentStateRequest(id=experiment_id, reason=reason)
+        return experiment_from_info(self._call(methods[to], request, actor))
 
     async def status(self) -> GatewayStatus:
         """What the gateway process serves and what failed to load (GetStatus)."""

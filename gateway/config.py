@@ -33,6 +33,18 @@ class Settings:
     poll_interval: float = 0.25
     # Versions kept loaded after they stop serving, per model, for instant rollback.
     retained_versions: int = 2
+    # How often the experiment monitor looks at running experiments (seconds).
+    monitor_interval: float = 5.0
+    # Prediction log: most predictions held in memory before they are written, rows per
+    # write, seconds a partial batch waits, and what a full queue does: "drop" (count and
+    # warn; Predict succeeds) or "reject" (Predict fails RESOURCE_EXHAUSTED).
+    predlog_queue_size: int = 100_000
+    predlog_batch_size: int = 500
+    predlog_flush_interval: float = 0.2
+    predlog_full_policy: str = "drop"
+    # Seconds RecordOutcome waits for an unknown prediction (made by another gateway
+    # process, not written yet) before answering NOT_FOUND.
+    outcome_wait: float = 1.0
     metrics_listen: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -45,10 +57,20 @@ class Settings:
         for name in ("max_message_bytes", "max_upload_bytes", "max_concurrent_rpcs"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.poll_interval <= 0 or self.grace_seconds < 0:
-            raise ConfigError("poll_interval must be > 0 and grace_seconds >= 0")
+        if self.poll_interval <= 0 or self.monitor_interval <= 0 or self.grace_seconds < 0:
+            raise ConfigError(
+                "poll_interval and monitor_interval must be > 0 and grace_seconds >= 0"
+            )
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key must be given together")
+        if self.predlog_queue_size < 1 or self.predlog_batch_size < 1:
+            raise ConfigError("predlog_queue_size and predlog_batch_size must be at least 1")
+        if self.predlog_flush_interval <= 0 or self.outcome_wait < 0:
+            raise ConfigError("predlog_flush_interval must be > 0 and outcome_wait >= 0")
+        if self.predlog_full_policy not in ("drop", "reject"):
+            raise ConfigError(
+                f'predlog_full_policy must be "drop" or "reject", got {self.predlog_full_policy!r}'
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

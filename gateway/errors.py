@@ -42,3 +42,21 @@ class ArtifactLoadError(GatewayError):
             f"model {name!r} version {version!r} cannot go live: its artifact failed to load "
             f"({reason}); the serving version is unchanged"
         )
+
+
+class PredictionNotFoundError(GatewayError):
+    """An outcome names a prediction id that no gateway has logged."""
+
+    def __init__(self, prediction_id: str, waited: float, others: int = 0) -> None:
+        self.prediction_id = prediction_id
+        self.waited = waited
+        more = f" (and {others} more of this request's ids)" if others else ""
+        super().__init__(
+            f"prediction {prediction_id!r} not found{more}: no prediction with this id was "
+            f"logged (waited {waited:g} s for it to be written); expected a prediction_id "
+            "returned by Predict"
+        )
+
+
+class OutcomeNotAllowedError(GatewayError):
+    """An outcome cannot be recorded for this prediction (e.g. it has several rows)."""

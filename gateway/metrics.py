@@ -66,6 +66,26 @@ class Metrics:
             "Registry event id the served snapshot reflects.",
             registry=self.registry,
         )
+        self.prediction_log_queued = Gauge(
+            "galgate_prediction_log_queued",
+            "Predictions accepted by the prediction log and not yet written.",
+            registry=self.registry,
+        )
+        self.prediction_log_dropped = Counter(
+            "galgate_prediction_log_dropped",
+            "Predictions not logged because the prediction log queue was full.",
+            registry=self.registry,
+        )
+        self.prediction_log_written = Counter(
+            "galgate_prediction_log_written",
+            "Predictions written to the registry by this process.",
+            registry=self.registry,
+        )
+        self.prediction_log_write_failures = Counter(
+            "galgate_prediction_log_write_failures",
+            "Failed prediction log batch writes (each batch is kept and retried).",
+            registry=self.registry,
+        )
 
     def version_children(self, model: str, version: str) -> tuple[object, object]:
         """The (latency histogram, rows counter) children of one version, bound once."""

@@ -61,3 +61,50 @@ class SchemaMismatchError(RegistryError):
 
 class InvalidArgumentError(RegistryError):
     """A caller-supplied value is malformed (bad version string, empty name, ...)."""
+
+
+class ExperimentNotFoundError(RegistryError):
+    """No experiment has that id."""
+
+    def __init__(self, experiment_id: int) -> None:
+        self.experiment_id = experiment_id
+        super().__init__(f"experiment {experiment_id} does not exist")
+
+
+class ExperimentPreconditionError(RegistryError):
+    """An experiment change whose precondition fails: a move the experiment state machine
+    does not allow, versions that cannot be compared, an archived version."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class ExperimentConflictError(ConflictError):
+    """The model already has an active (running or paused) experiment."""
+
+    def __init__(self, model: str, active_id: int | None) -> None:
+        self.model = model
+        self.active_id = active_id
+        which = (
+            f"experiment {active_id}"
+            if active_id is not None
+            else "an experiment started concurrently"
+        )
+        super().__init__(
+            f"model {model!r} already has an active experiment ({which}); at most one "
+            "experiment per model may be running or paused: stop or complete it first"
+        )
+
+
+class OutcomeConflictError(RegistryError):
+    """An outcome for that prediction is already stored with a different value."""
+
+    def __init__(self, prediction_id: str, stored: float, new: float) -> None:
+        self.prediction_id = prediction_id
+        self.stored = stored
+        self.new = new
+        super().__init__(
+            f"prediction {prediction_id!r} already has outcome {stored!r}; refusing the "
+            f"different value {new!r} (an outcome is recorded exactly once; resending the "
+            "same value is accepted)"
+        )

@@ -14,6 +14,8 @@ from registry.schema import EventRow
 
 VERSION_REGISTERED = "version_registered"
 STAGE_CHANGED = "stage_changed"
+# payload {"id": experiment id, "from": state or None, "to": state}; version is "".
+EXPERIMENT_CHANGED = "experiment_changed"
 # PostgreSQL NOTIFY channel; the payload is the event id. Delivered on commit only.
 NOTIFY_CHANNEL = "galgate_events"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -14,13 +14,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry import artifacts, naming, stages
+from registry import artifacts, experiments, naming, predictions, stages
 from registry.db import Engines, create_engines, ensure_schema
 from registry.entities import (
+    ArmAggregate,
     DesiredState,
     Event,
+    Experiment,
+    ExperimentSpec,
+    ExperimentState,
+    ExperimentTransition,
     Model,
     ModelVersion,
+    OutcomeRecord,
+    PredictionRecord,
     ServedVersion,
     Stage,
     StageTransition,
@@ -712,11 +719,13 @@ class Registry:
             return int(await session.scalar(select(func.coalesce(func.max(EventRow.id), 0))))
 
     async def desired_state(self) -> DesiredState:
-        """Return what gateways should serve: each model's production version, as of the
-        last event id, both read from one snapshot.
+        """Return what gateways should serve: each model's production version and running
+        experiment, as of the last event id, all read from one snapshot.
 
         Returns:
-            DesiredState(event_id, production={name: ServedVersion}).
+            DesiredState(event_id, production={name: ServedVersion},
+            experiments={name: ExperimentRoute}) — paused, created and ended experiments
+            are not routed.
         """
         async with self._read() as session:
             event_id = await session.scalar(select(func.coalesce(func.max(EventRow.id), 0)))
@@ -730,7 +739,225 @@ class Registry:
                 name: ServedVersion(name=name, version=version, sha256=sha256)
                 for name, version, sha256 in rows
             }
-            return DesiredState(event_id=int(event_id), production=production)
+            routes = await experiments.running_routes(session)
+            return DesiredState(event_id=int(event_id), production=production, experiments=routes)
+
+    # -- experiments ---------------------------------------------------------------
+
+    async def create_experiment(
+        self,
+        spec: ExperimentSpec,
+        *,
+        actor: str = "unknown",
+        reason: str = "",
+        start: bool = True,
+    ) -> Experiment:
+        """Create an A/B experiment between two versions of one model.
+
+        Args:
+            spec: the configuration: model, control and treatment versions, strategy
+                (``experiments.STRATEGIES``), metric (``experiments.METRICS``), split
+                (treatment share, 0 < split < 1), epsilon (0..1), confidence (0 < c < 1),
+                min_samples (>= 1), min_detectable_effect (>= 0), max_loss (None or > 0),
+                end_time (None or tz-aware, in the future).
+            actor: who (audit trail).
+            reason: why (audit trail).
+            start: create it running (``started_at`` set) rather than created.
+
+        Returns:
+            The stored experiment.
+
+        Raises:
+            InvalidArgumentError: a spec value out of range (the message names the field
+                and what is allowed).
+            ModelNotFoundError, VersionNotFoundError: unknown model or version.
+            ExperimentPreconditionError: the versions are the same, archived, or take
+                different features.
+            ExperimentConflictError: ``start`` and the model already has a running or
+                paused experiment (named in the error); the database enforces this too.
+        """
+        async with self._write() as session:
+            row = await experiments.create(session, spec, actor=actor, reason=reason, start=start)
+            return row.to_entity()
+
+    async def get_experiment(self, experiment_id: int) -> Experiment:
+        """Return one experiment.
+
+        Raises:
+            ExperimentNotFoundError: no experiment has that id.
+        """
+        async with self._read() as session:
+            return (await experiments.get(session, experiment_id)).to_entity()
+
+    async def list_experiments(
+        self,
+        *,
+        model: str | None = None,
+        states: Iterable[ExperimentState | str] | None = None,
+    ) -> list[Experiment]:
+        """Return experiments ordered by id.
+
+        Args:
+            model: only this model's experiments (None: all models).
+            states: only experiments in these states (None: all states).
+
+        Returns:
+            The experiments, oldest first.
+
+        Raises:
+            ModelNotFoundError: ``model`` is not registered.
+            InvalidArgumentError: an unknown state name.
+        """
+        async with self._read() as session:
+            rows = await experiments.list_rows(session, model=model, states=states)
+            return [r.to_entity() for r in rows]
+
+    async def experiment_history(self, experiment_id: int) -> list[ExperimentTransition]:
+        """Return an experiment's audit trail: its creation and every state change.
+
+        Raises:
+            ExperimentNotFoundError: no experiment has that id.
+        """
+        async with self._read() as session:
+            return [r.to_entity() for r in await experiments.history(session, experiment_id)]
+
+    async def transition_experiment(
+        self,
+        experiment_id: int,
+        to: ExperimentState | str,
+        *,
+        actor: str = "unknown",
+        reason: str = "",
+        winner: str = "",
+        final_results: Mapping[str, Any] | None = None,
+    ) -> Experiment:
+        """Move an experiment to another state.
+
+        Allowed: created -> running | stopped; running -> paused | completed | stopped;
+        paused -> running | completed | stopped. Completed and stopped are final. The move
+        is checked against the state read under lock, so of two writers racing to end an
+        experiment exactly one succeeds.
+
+        Args:
+            experiment_id: the experiment.
+            to: target state (an ExperimentState or its string value).
+            actor: who (audit trail).
+            reason: why (audit trail; stored as ``end_reason`` when the move ends it).
+            winner: "control", "treatment" or "" — only on completed/stopped.
+            final_results: JSON-serializable results — only on completed/stopped.
+
+        Returns:
+            The experiment after the move.
+
+        Raises:
+            ExperimentNotFoundError: unknown id.
+            InvalidArgumentError: unknown state or winner, non-JSON results, or results on
+                a move that does not end the experiment.
+            ExperimentPreconditionError: the move is not allowed from the current state
+                (message names both and the allowed targets), or, to running, a version is
+                archived.
+            ExperimentConflictError: starting it while another experiment of the model is
+                running or paused.
+        """
+        target = experiments.parse_state(to)
+        async with self._write() as session:
+            row = await experiments.transition(
+                session,
+                experiment_id,
+                target,
+                actor=actor,
+                reason=reason,
+                winner=winner,
+                final_results=final_results,
+            )
+            return row.to_entity()
+
+    async def set_experiment_tau2(self, experiment_id: int, tau2: float) -> Experiment:
+        """Fix the sequential test's mixing variance τ² once: the first writer wins.
+
+        Monitor state, not an admin change: no audit row or event is written.
+
+        Args:
+            experiment_id: the experiment.
+            tau2: the value to store if none is stored yet (finite, > 0).
+
+        Returns:
+            The experiment with the stored τ² (this call's or an earlier writer's).
+
+        Raises:
+            ExperimentNotFoundError: unknown id.
+            InvalidArgumentError: ``tau2`` not finite and > 0.
+        """
+        async with self._write() as session:
+            return (await experiments.set_tau2(session, experiment_id, tau2)).to_entity()
+
+    # -- prediction log and outcomes -----------------------------------------------
+
+    async def write_predictions(self, records: Sequence[PredictionRecord]) -> int:
+        """Insert a batch of logged predictions in one transaction.
+
+        A prediction id already stored is skipped, so retrying a batch is harmless.
+
+        Args:
+            records: the predictions.
+
+        Returns:
+            How many rows were inserted.
+
+        Raises:
+            InvalidArgumentError: a record that is not a PredictionRecord, or a bad id.
+        """
+        if not records:
+            return 0
+        async with self._write() as session:
+            return await predictions.write_predictions(session, records)
+
+    async def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
+        """Return a logged prediction, or None when it is not (or not yet) stored."""
+        async with self._read() as session:
+            return await predictions.get_prediction(session, prediction_id)
+
+    async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> list[bool]:
+        """Store outcomes exactly once, all or nothing, durable when this returns.
+
+        The prediction need not be stored yet (the log writer may not have flushed it).
+
+        Args:
+            outcomes: the outcomes.
+
+        Returns:
+            For each outcome in order: True when it was a duplicate (stored before with
+            the same value, or repeated in the batch), False when newly stored.
+
+        Raises:
+            InvalidArgumentError: a malformed outcome (bad id, non-finite value).
+            OutcomeConflictError: a stored (or earlier in the batch) outcome of the same
+                prediction has a different value; nothing of the batch is written.
+        """
+        if not outcomes:
+            return []
+        async with self._write() as session:
+            return await predictions.record_outcomes(session, outcomes)
+
+    async def get_outcome(self, prediction_id: str) -> OutcomeRecord | None:
+        """Return a prediction's recorded outcome, or None."""
+        async with self._read() as session:
+            return await predictions.get_outcome(session, prediction_id)
+
+    async def arm_aggregates(self, experiment_id: int) -> dict[str, ArmAggregate]:
+        """Return each arm's prediction count and metric sums, computed in SQL.
+
+        Args:
+            experiment_id: the experiment.
+
+        Returns:
+            {"control": ..., "treatment": ...}; zeros where nothing is stored.
+
+        Raises:
+            ExperimentNotFoundError: unknown id.
+        """
+        async with self._read() as session:
+            return await predictions.arm_aggregates(session, experiment_id)
 
 
 __all__ = ["DEFAULT_URL", "Registry"]

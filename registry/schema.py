@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -24,7 +25,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
-from registry.entities import Event, Model, ModelVersion, Stage, StageTransition, VersionSpec
+from registry.entities import (
+    Event,
+    Experiment,
+    ExperimentSpec,
+    ExperimentState,
+    ExperimentTransition,
+    Model,
+    ModelVersion,
+    OutcomeRecord,
+    PredictionRecord,
+    Stage,
+    StageTransition,
+    VersionSpec,
+)
 
 #: Bump when the tables change; a database stamped with a newer number is refused.
 SCHEMA_VERSION = 1
@@ -257,5 +271,206 @@ class EventRow(Base):
             name=self.name,
             version=self.version,
             payload=self.payload,
+            at=self.at,
+        )
+
+
+class ExperimentRow(Base):
+    """An A/B experiment between two versions of one model, with its state and result."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('created', 'running', 'paused', 'completed', 'stopped')",
+            name="ck_experiments_state",
+        ),
+        CheckConstraint("winner IN ('', 'control', 'treatment')", name="ck_experiments_winner"),
+        CheckConstraint(
+            "control_version_id <> treatment_version_id", name="ck_experiments_two_versions"
+        ),
+        # The database, not only the code, keeps at most one active experiment per model.
+        Index(
+            "uq_experiments_one_active",
+            "model_id",
+            unique=True,
+            sqlite_where=text("state IN ('running', 'paused')"),
+            postgresql_where=text("state IN ('running', 'paused')"),
+        ),
+        {"sqlite_autoincrement": True},  # ids never reused: sticky routing hashes them
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey("models.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    control_version_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey("model_versions.id", ondelete="RESTRICT"), nullable=False
+    )
+    treatment_version_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey("model_versions.id", ondelete="RESTRICT"), nullable=False
+    )
+    strategy: Mapped[str] = mapped_column(String(32), nullable=False)
+    metric: Mapped[str] = mapped_column(String(32), nullable=False)
+    split: Mapped[float] = mapped_column(Float, nullable=False)
+    epsilon: Mapped[float] = mapped_column(Float, nullable=False)
+    confidence: Mapped[float] = mapped_column(Float, nullable=False)
+    min_detectable_effect: Mapped[float] = mapped_column(Float, nullable=False)
+    min_samples: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    max_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    auto_promote: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    winner: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    tau2: Mapped[float | None] = mapped_column(Float, nullable=True)
+    final_results: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+    model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
+    control: Mapped[ModelVersionRow] = relationship(
+        lazy="joined", innerjoin=True, foreign_keys=[control_version_id]
+    )
+    treatment: Mapped[ModelVersionRow] = relationship(
+        lazy="joined", innerjoin=True, foreign_keys=[treatment_version_id]
+    )
+
+    def to_spec(self) -> ExperimentSpec:
+        """Return the stored configuration as the caller's ExperimentSpec."""
+        return ExperimentSpec(
+            model=self.model.name,
+            control_version=self.control.version,
+            treatment_version=self.treatment.version,
+            strategy=self.strategy,
+            metric=self.metric,
+            split=self.split,
+            epsilon=self.epsilon,
+            confidence=self.confidence,
+            min_detectable_effect=self.min_detectable_effect,
+            min_samples=self.min_samples,
+            max_loss=self.max_loss,
+            end_time=self.end_time,
+            auto_promote=self.auto_promote,
+            name=self.name,
+            description=self.description,
+        )
+
+    def to_entity(self) -> Experiment:
+        """Return the frozen record (``model``, ``control``, ``treatment`` must be loaded)."""
+        return Experiment(
+            id=self.id,
+            spec=self.to_spec(),
+            state=ExperimentState(self.state),
+            control_sha256=self.control.sha256,
+            treatment_sha256=self.treatment.sha256,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            end_reason=self.end_reason,
+            winner=self.winner,
+            tau2=self.tau2,
+            final_results=self.final_results,
+        )
+
+
+class ExperimentTransitionRow(Base):
+    """Append-only audit trail of experiments: one row per state change, and the creation."""
+
+    __tablename__ = "experiment_transitions"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused: monotonic
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey("experiments.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor: Mapped[str] = mapped_column(Text, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    def to_entity(self) -> ExperimentTransition:
+        """Return the frozen audit record."""
+        return ExperimentTransition(
+            id=self.id,
+            experiment_id=self.experiment_id,
+            from_state=None if self.from_state is None else ExperimentState(self.from_state),
+            to_state=ExperimentState(self.to_state),
+            actor=self.actor,
+            reason=self.reason,
+            at=self.at,
+        )
+
+
+class PredictionRow(Base):
+    """One logged prediction, written in batches by the gateways' log writers.
+
+    No foreign keys: the log path must never fail on a reference, and experiments and
+    versions are never deleted.
+    """
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_experiment_arm", "experiment_id", "arm"),)
+
+    prediction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    model: Mapped[str] = mapped_column(String(128), nullable=False)
+    version: Mapped[str] = mapped_column(String(64), nullable=False)
+    arm: Mapped[str] = mapped_column(String(16), nullable=False)
+    experiment_id: Mapped[int | None] = mapped_column(_Id, nullable=True)
+    routing_key: Mapped[str] = mapped_column(Text, nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    inputs: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    outputs: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    predicted: Mapped[float] = mapped_column(Float, nullable=False)
+    latency_us: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    def to_entity(self) -> PredictionRecord:
+        """Return the frozen prediction record."""
+        return PredictionRecord(
+            prediction_id=self.prediction_id,
+            at=self.at,
+            model=self.model,
+            version=self.version,
+            arm=self.arm,
+            experiment_id=self.experiment_id,
+            routing_key=self.routing_key,
+            rows=self.rows,
+            inputs=bytes(self.inputs),
+            outputs=bytes(self.outputs),
+            predicted=self.predicted,
+            latency_us=self.latency_us,
+        )
+
+
+class OutcomeRow(Base):
+    """The realised outcome of one prediction, stored exactly once.
+
+    No foreign key to ``predictions``: an outcome may arrive before the log writer has
+    flushed its prediction.
+    """
+
+    __tablename__ = "outcomes"
+    __table_args__ = (Index("ix_outcomes_experiment_arm", "experiment_id", "arm"),)
+
+    prediction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+    metric_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    experiment_id: Mapped[int | None] = mapped_column(_Id, nullable=True)
+    arm: Mapped[str] = mapped_column(String(16), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    def to_entity(self) -> OutcomeRecord:
+        """Return the frozen outcome record."""
+        return OutcomeRecord(
+            prediction_id=self.prediction_id,
+            value=self.value,
+            metric_value=self.metric_value,
+            experiment_id=self.experiment_id,
+            arm=self.arm,
             at=self.at,
         )

@@ -1,16 +1,27 @@
-"""Test helpers shared across test packages: specs, fake artifacts, staged versions, raw SQL."""
+"""Test helpers shared across test packages: specs, fake artifacts, staged versions, raw SQL,
+experiments, predictions and outcomes."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from registry.db import normalize_url
-from registry.entities import ModelVersion, Stage, VersionSpec
+from registry.entities import (
+    Experiment,
+    ExperimentSpec,
+    ExperimentState,
+    ModelVersion,
+    OutcomeRecord,
+    PredictionRecord,
+    Stage,
+    VersionSpec,
+)
 from registry.repository import Registry
 
 FEATURES = ("f0", "f1", "f2")
@@ -77,3 +88,89 @@ async def execute_sql(url: str, sql: str, params: Mapping[str, Any] | None = Non
             return list(result.all()) if result.returns_rows else []
     finally:
         await engine.dispose()
+
+
+def make_experiment_spec(
+    model: str = "m",
+    control: str = "1.0.0",
+    treatment: str = "1.0.1",
+    **overrides: Any,
+) -> ExperimentSpec:
+    """Return a valid ExperimentSpec; ``overrides`` replace any field."""
+    fields: dict[str, Any] = {
+        "model": model,
+        "control_version": control,
+        "treatment_version": treatment,
+        "strategy": "random",
+        "metric": "squared_error",
+        "split": 0.5,
+        "min_samples": 50,
+        "name": "challenger",
+    }
+    fields.update(overrides)
+    return ExperimentSpec(**fields)
+
+
+async def experiment_pair(registry: Registry, name: str = "m") -> tuple[ModelVersion, ModelVersion]:
+    """Register a production control and a staging treatment version of ``name``."""
+    control = await register_in_stage(registry, name, Stage.PRODUCTION)
+    treatment = await register_in_stage(registry, name, Stage.STAGING)
+    return control, treatment
+
+
+# How to reach each experiment state from a fresh, running experiment.
+_EXPERIMENT_PATH: Mapping[ExperimentState, tuple[ExperimentState, ...]] = {
+    ExperimentState.CREATED: (),
+    ExperimentState.RUNNING: (),
+    ExperimentState.PAUSED: (ExperimentState.PAUSED,),
+    ExperimentState.COMPLETED: (ExperimentState.COMPLETED,),
+    ExperimentState.STOPPED: (ExperimentState.STOPPED,),
+}
+
+
+async def experiment_in_state(
+    registry: Registry, state: ExperimentState, name: str = "m", **overrides: Any
+) -> Experiment:
+    """Register two versions of ``name`` and create an experiment walked to ``state``."""
+    control, treatment = await experiment_pair(registry, name)
+    spec = make_experiment_spec(name, control.version, treatment.version, **overrides)
+    exp = await registry.create_experiment(
+        spec, actor="test", start=state is not ExperimentState.CREATED
+    )
+    for step in _EXPERIMENT_PATH[state]:
+        exp = await registry.transition_experiment(exp.id, step, actor="test")
+    return exp
+
+
+def make_prediction(prediction_id: str, **overrides: Any) -> PredictionRecord:
+    """Return a single-row PredictionRecord of three float32 features; override any field."""
+    fields: dict[str, Any] = {
+        "prediction_id": prediction_id,
+        "at": datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC),
+        "model": "m",
+        "version": "1.0.0",
+        "arm": "production",
+        "experiment_id": None,
+        "routing_key": "",
+        "rows": 1,
+        "inputs": bytes(range(12)),
+        "outputs": bytes(range(8)),
+        "predicted": 1.0,
+        "latency_us": 250,
+    }
+    fields.update(overrides)
+    return PredictionRecord(**fields)
+
+
+def make_outcome(prediction_id: str, value: float = 1.0, **overrides: Any) -> OutcomeRecord:
+    """Return an OutcomeRecord outside any experiment; override any field."""
+    fields: dict[str, Any] = {
+        "prediction_id": prediction_id,
+        "value": value,
+        "metric_value": None,
+        "experiment_id": None,
+        "arm": "production",
+        "at": datetime(2024, 5, 1, 12, 31, tzinfo=UTC),
+    }
+    fields.update(overrides)
+    return OutcomeRecord(**fields)

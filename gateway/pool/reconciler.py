@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.errors import ArtifactLoadError
+from gateway.experiments.results import moments_of
 from gateway.metrics import Metrics
 from gateway.pool.loader import load_version
 from gateway.pool.model import LoadedModel
@@ -177,12 +178,8 @@ class Pool:
         aggregates = await self.registry.arm_aggregates(experiment.id)
 
         def rewards(arm: str) -> Moments:
-            agg = aggregates.get(arm)
-            if agg is None or agg.outcomes == 0:
-                return Moments()
-            mean = agg.total / agg.outcomes
-            m2 = max(agg.total_sq - agg.total * mean, 0.0)
-            return Moments(n=agg.outcomes, mean=metric.to_reward(mean), m2=m2)
+            m = moments_of(aggregates.get(arm))
+            return Moments(n=m.n, mean=metric.to_reward(m.mean), m2=m.m2)
 
         state = StrategyState(
             name=experiment.strategy,

@@ -5,14 +5,25 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway._pb.galgate.v1 import admin_pb2 as pb
 from gateway.errors import InvalidInputError
-from registry.entities import Event, Model, ModelVersion, Stage, StageTransition, VersionSpec
+from gateway.experiments.results import ArmResult, Results
+from registry.entities import (
+    Event,
+    Experiment,
+    ExperimentSpec,
+    ExperimentState,
+    Model,
+    ModelVersion,
+    Stage,
+    StageTransition,
+    VersionSpec,
+)
 
 # metadata_json keys a RegisterModel header may carry, and how to read each.
 _DATETIME_KEYS = ("training_start", "training_end", "trained_at")
@@ -178,3 +189,99 @@ def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any
         description=header.description,
         **fields,
     )
+
+
+def experiment_spec(request: pb.CreateExperimentRequest) -> ExperimentSpec:
+    """An ExperimentSpec from a CreateExperiment request, zero values meaning defaults."""
+    end_time = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
+    return ExperimentSpec(
+        model=request.model,
+        control_version=request.control_version,
+        treatment_version=request.treatment_version,
+        strategy=request.strategy or "random",
+        metric=request.metric,
+        split=request.split or 0.5,
+        epsilon=request.epsilon or 0.1,
+        confidence=request.confidence or 0.95,
+        min_detectable_effect=request.min_detectable_effect,
+        min_samples=request.min_samples or 100,
+        max_loss=request.max_loss or None,
+        end_time=end_time,
+        auto_promote=request.auto_promote,
+        name=request.name,
+        description=request.description,
+    )
+
+
+def experiment_info(e: Experiment) -> pb.ExperimentInfo:
+    """Encode one experiment."""
+    spec = e.spec
+    return pb.ExperimentInfo(
+        id=e.id,
+        name=spec.name,
+        model=spec.model,
+        control_version=spec.control_version,
+        treatment_version=spec.treatment_version,
+        strategy=spec.strategy,
+        split=spec.split,
+        epsilon=spec.epsilon,
+        metric=spec.metric,
+        confidence=spec.confidence,
+        min_detectable_effect=spec.min_detectable_effect,
+        min_samples=spec.min_samples,
+        max_loss=spec.max_loss or 0.0,
+        end_time=timestamp(spec.end_time),
+        auto_promote=spec.auto_promote,
+        state=e.state.value,
+        created_at=timestamp(e.created_at),
+        started_at=timestamp(e.started_at),
+        ended_at=timestamp(e.ended_at),
+        end_reason=e.end_reason,
+        winner=e.winner,
+        description=spec.description,
+    )
+
+
+def _arm_results(arm: ArmResult) -> pb.ArmResults:
+    return pb.ArmResults(
+        arm=arm.arm,
+        version=arm.version,
+        predictions=arm.predictions,
+        outcomes=arm.outcomes,
+        metric_mean=arm.metric_mean,
+        metric_std=arm.metric_std,
+    )
+
+
+def experiment_results(e: Experiment, results: Results) -> pb.ExperimentResults:
+    """Encode an experiment's results (live or final)."""
+    return pb.ExperimentResults(
+        experiment=experiment_info(e),
+        control=_arm_results(results.control),
+        treatment=_arm_results(results.treatment),
+        difference=results.difference,
+        ci_low=results.ci_low,
+        ci_high=results.ci_high,
+        p_value=results.p_value,
+        sequential_p_value=results.sequential_p_value,
+        sequential_decisive=results.sequential_decisive,
+        effect_size=results.effect_size,
+        required_samples_per_arm=results.required_samples_per_arm,
+        winner=results.winner,
+        recommendation=results.recommendation,
+    )
+
+
+def parse_experiment_state(text: str) -> ExperimentState:
+    """An ExperimentState from its name; INVALID_ARGUMENT listing the states otherwise.
+
+    >>> parse_experiment_state("Running").value
+    'running'
+    """
+    try:
+        return ExperimentState(text.strip().lower())
+    except ValueError:
+        raise InvalidInputError(
+            f"unknown experiment state {text!r}; expected one of "
+            f"{[s.value for s in ExperimentState]}"
+        ) from None

@@ -10,10 +10,13 @@ from gateway._pb.galgate.v1 import admin_pb2 as pb
 from gateway._pb.galgate.v1 import admin_pb2_grpc as pb_grpc
 from gateway.config import Settings
 from gateway.errors import InvalidInputError, PayloadTooLargeError
+from gateway.experiments.results import Results
+from gateway.experiments.tracker import ExperimentTracker
 from gateway.pool.reconciler import Pool
+from gateway.predlog import DisabledLog, PredictionLog
 from gateway.server import admin_codec as codec
 from gateway.server.status import grpc_errors
-from registry.entities import Stage
+from registry.entities import ExperimentState, Stage
 from registry.repository import Registry
 
 ACTOR_METADATA = "x-galgate-actor"
@@ -30,10 +33,20 @@ def _actor(context) -> str:
 class AdminServicer(pb_grpc.ModelAdminServicer):
     """Thin servicer over the Registry; stage changes wait for the pool to swap."""
 
-    def __init__(self, registry: Registry, pool: Pool, settings: Settings) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        pool: Pool,
+        settings: Settings,
+        tracker: ExperimentTracker | None = None,
+        *,
+        predlog: PredictionLog | None = None,
+    ) -> None:
+        self._predlog = predlog or DisabledLog()
         self._registry = registry
         self._pool = pool
         self._settings = settings
+        self._tracker = tracker or ExperimentTracker(registry)
         self.metrics = pool.metrics
 
     async def RegisterModel(self, request_iterator, context):
@@ -174,5 +187,64 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             for f in self._pool.failures.values()
         ]
         return pb.GatewayStatus(
-            event_id=snapshot.event_id, loaded=loaded, failures=failures, serving=self._pool.ready
+            event_id=snapshot.event_id,
+            loaded=loaded,
+            failures=failures,
+            serving=self._pool.ready,
+            prediction_log_queued=self._predlog.queued,
+            prediction_log_dropped=self._predlog.dropped,
         )
+
+    async def CreateExperiment(self, request, context):
+        spec = codec.experiment_spec(request)
+        for version in (spec.control_version, spec.treatment_version):
+            await self._registry.get_version(spec.model, version)  # NOT_FOUND first
+            # Both arms must load and warm before the experiment can route traffic.
+            await self._pool.ensure_loaded(spec.model, version)
+        experiment = await self._registry.create_experiment(
+            spec, actor=_actor(context), start=not request.create_only
+        )
+        await self._pool.reconcile()
+        return codec.experiment_info(experiment)
+
+    async def ListExperiments(self, request, context):
+        states = [codec.parse_experiment_state(request.state)] if request.state else None
+        experiments = await self._registry.list_experiments(
+            model=request.model or None, states=states
+        )
+        return pb.ListExperimentsResponse(
+            experiments=[codec.experiment_info(e) for e in experiments]
+        )
+
+    async def GetExperimentResults(self, request, context):
+        experiment = await self._registry.get_experiment(request.id)
+        if experiment.final_results:
+            results = Results.from_dict(dict(experiment.final_results))
+        else:
+            results = (await self._tracker.look(experiment)).results
+        return codec.experiment_results(experiment, results)
+
+    async def _move_experiment(self, request, context, to: ExperimentState):
+        final = None
+        if to is ExperimentState.STOPPED:
+            # Freeze the numbers as they stand: later outcomes must not change a stopped
+            # experiment's results.
+            current = await self._registry.get_experiment(request.id)
+            if current.state in (ExperimentState.RUNNING, ExperimentState.PAUSED):
+                final = (await self._tracker.look(current)).results.to_dict()
+        experiment = await self._registry.transition_experiment(
+            request.id, to, actor=_actor(context), reason=request.reason, final_results=final
+        )
+        if to is ExperimentState.STOPPED:
+            self._tracker.forget(experiment.id)
+        await self._pool.reconcile()
+        return codec.experiment_info(experiment)
+
+    async def PauseExperiment(self, request, context):
+        return await self._move_experiment(request, context, ExperimentState.PAUSED)
+
+    async def ResumeExperiment(self, request, context):
+        return await self._move_experiment(request, context, ExperimentState.RUNNING)
+
+    async def StopExperiment(self, request, context):
+        return await self._move_experiment(request, context, ExperimentState.STOPPED)

@@ -14,13 +14,17 @@ from grpc_reflection.v1alpha import reflection
 from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc, prediction_pb2, prediction_pb2_grpc
 from gateway._pb.inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from gateway.config import Settings
+from gateway.experiments.monitor import Monitor
+from gateway.experiments.tracker import ExperimentTracker
 from gateway.metrics import Metrics
+from gateway.outcomes import OutcomeRecorder
 from gateway.pool import notify
 from gateway.pool.reconciler import Pool
+from gateway.predlog import PredictionLog
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
 from gateway.server.inference_servicer import InferenceServicer
-from gateway.server.prediction_servicer import PredictionServicer
+from gateway.server.prediction_servicer import PredictionIds, PredictionServicer
 from registry.repository import Registry
 
 log = logging.getLogger(__name__)
@@ -41,12 +45,19 @@ class Gateway:
     registry: Registry
     pool: Pool
     health: health.aio.HealthServicer
+    monitor: Monitor
+    # The prediction log writer (started/drained here) and the RecordOutcome recorder,
+    # whose ``on_outcome`` callback may be set before start.
+    predlog: PredictionLog | None = None
+    outcomes: OutcomeRecorder | None = None
     metrics_port: int | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
         """Start serving; health turns SERVING once production models are loaded and warm."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.predlog is not None:
+            self.predlog.start()
         await self.server.start()
         if self.settings.metrics_listen:
             self.metrics_port = self.pool.metrics.serve_http(self.settings.metrics_listen)
@@ -57,6 +68,11 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._become_ready(), name="galgate-ready"))
         self._tasks.append(
             asyncio.create_task(self.pool.watch(self.settings.poll_interval), name="galgate-watch")
+        )
+        self._tasks.append(
+            asyncio.create_task(
+                self.monitor.run(self.settings.monitor_interval), name="galgate-monitor"
+            )
         )
         if self.registry.dialect == "postgresql":
             self._tasks.append(
@@ -79,6 +95,9 @@ class Gateway:
         """Report NOT_SERVING, refuse new RPCs, let in-flight ones finish within `grace`."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        if self.predlog is not None:
+            # After server.stop: every Predict that was answered is in the queue by now.
+            await self.predlog.stop()
         await asyncio.to_thread(self.pool.metrics.close)
         for task in self._tasks:
             task.cancel()
@@ -116,11 +135,25 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     )
     metrics = Metrics()
     pool = Pool(registry, retained_versions=settings.retained_versions, metrics=metrics)
-    prediction_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(pool), server)
-    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(pool, ready=lambda: pool.ready), server
+    predlog = PredictionLog.from_settings(registry, settings, metrics)
+    outcomes = OutcomeRecorder(
+        registry,
+        predlog,
+        wait=settings.outcome_wait,
+        poll=settings.predlog_flush_interval / 2,
+        on_outcome=pool.observe_outcome,  # bandits learn from every outcome
     )
-    admin_pb2_grpc.add_ModelAdminServicer_to_server(AdminServicer(registry, pool, settings), server)
+    ids = PredictionIds()
+    prediction_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(pool, ids, log=predlog, outcomes=outcomes), server
+    )
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+        InferenceServicer(pool, ready=lambda: pool.ready, log=predlog, ids=ids), server
+    )
+    tracker = ExperimentTracker(registry)
+    admin_pb2_grpc.add_ModelAdminServicer_to_server(
+        AdminServicer(registry, pool, settings, tracker, predlog=predlog), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -144,4 +177,7 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         registry=registry,
         pool=pool,
         health=health_servicer,
+        monitor=Monitor(registry, tracker, on_change=pool.wake),
+        predlog=predlog,
+        outcomes=outcomes,
     )

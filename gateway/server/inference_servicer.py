@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from collections.abc import Callable
 
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway._pb.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 from gateway.errors import ModelNotServedError
 from gateway.pool.reconciler import Pool
+from gateway.predlog import DisabledLog, PredictionLog
 from gateway.server import inference_codec as codec
+from gateway.server.prediction_servicer import PredictionIds
 from gateway.server.status import grpc_errors
 
 SERVER_NAME = "galgate"
+# Response parameter carrying the logged prediction's id (for RecordOutcome).
+PREDICTION_ID_PARAMETER = "galgate_prediction_id"
 
 
 def _galgate_version() -> str:
@@ -30,10 +35,19 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     for the same name and version would be served. An empty version means production.
     """
 
-    def __init__(self, pool: Pool, *, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        ready: Callable[[], bool],
+        log: PredictionLog | None = None,
+        ids: PredictionIds | None = None,
+    ) -> None:
         self.metrics = pool.metrics
         self._pool = pool
         self._ready = ready
+        self._log = log or DisabledLog()
+        self._ids = ids or PredictionIds()
         self._metadata = pb.ServerMetadataResponse(
             name=SERVER_NAME, version=_galgate_version(), extensions=[]
         )
@@ -60,14 +74,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return codec.metadata_response(served.model, snapshot.routes[request.name].versions)
 
     async def ModelInfer(self, request, context):
-        served = self._pool.current.route(
-            request.model_name, codec.routing_key(request), request.model_version
-        )
+        started = time.perf_counter()
+        routing_key = codec.routing_key(request)
+        served = self._pool.current.route(request.model_name, routing_key, request.model_version)
         model = served.model
         x = codec.to_array(request, model)
         chosen = codec.requested_outputs(request, model)
-        return codec.to_response(
-            model.run(x),
+        self._log.admit()
+        outputs = model.run(x)
+        response = codec.to_response(
+            outputs,
             model,
             rows=x.shape[0],
             chosen=chosen,
@@ -75,3 +91,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             arm=served.arm,
             experiment_id=served.experiment_id,
         )
+        prediction_id = self._ids.next()
+        response.parameters[PREDICTION_ID_PARAMETER].string_param = prediction_id
+        self._log.append(served, routing_key, x, outputs, prediction_id, started)
+        return response

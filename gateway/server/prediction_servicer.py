@@ -11,7 +11,9 @@ import grpc
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
 from gateway.errors import GatewayError
+from gateway.outcomes import OutcomeRecorder
 from gateway.pool.reconciler import Pool
+from gateway.predlog import DisabledLog, PredictionLog
 from gateway.server import codec
 from gateway.server.status import grpc_errors, status_for
 
@@ -37,22 +39,34 @@ class PredictionIds:
 class PredictionServicer(pb_grpc.PredictionServiceServicer):
     """Thin servicer: all work is in Pool/Snapshot (routing) and codec (conversion)."""
 
-    def __init__(self, pool: Pool, ids: PredictionIds | None = None) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        ids: PredictionIds | None = None,
+        *,
+        log: PredictionLog | None = None,
+        outcomes: OutcomeRecorder | None = None,
+    ) -> None:
         self._pool = pool
         self._ids = ids or PredictionIds()
         self.metrics = pool.metrics
+        # Without a log nothing is logged; without a recorder RecordOutcome is UNIMPLEMENTED.
+        self._log = log or DisabledLog()
+        self._outcomes = outcomes
 
     def _predict(self, request: pb.PredictRequest) -> pb.PredictResponse:
         started = time.perf_counter()
         served = self._pool.current.route(request.model, request.routing_key, request.version)
         model = served.model
         x = codec.to_array(request, model)
+        self._log.admit()
         outputs = model.run(x)
+        prediction_id = self._ids.next()
         response = codec.to_response(
             outputs,
             model,
             rows=x.shape[0],
-            prediction_id=self._ids.next(),
+            prediction_id=prediction_id,
             arm=served.arm,
             experiment_id=served.experiment_id,
             request_id=request.request_id,
@@ -60,6 +74,7 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
         if model.latency is not None:
             model.latency.observe(time.perf_counter() - started)
             model.rows.inc(x.shape[0])
+        self._log.append(served, request.routing_key, x, outputs, prediction_id, started)
         return response
 
     async def Predict(self, request, context):
@@ -79,11 +94,20 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
                 )
 
     async def RecordOutcome(self, request, context):
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, "outcome recording is not enabled in this gateway"
-        )
+        if self._outcomes is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "outcome recording is not enabled in this gateway"
+            )
+        [duplicate] = await self._outcomes.record([(request.prediction_id, request.value)])
+        return pb.RecordOutcomeResponse(duplicate=duplicate)
 
     async def RecordOutcomes(self, request, context):
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, "outcome recording is not enabled in this gateway"
+        if self._outcomes is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "outcome recording is not enabled in this gateway"
+            )
+        duplicates = await self._outcomes.record(
+            [(item.prediction_id, item.value) for item in request.outcomes]
         )
+        repeated = sum(duplicates)
+        return pb.RecordOutcomesResponse(recorded=len(duplicates) - repeated, duplicates=repeated)

@@ -16,7 +16,9 @@ from gateway.errors import (
     InvalidInputError,
     ModelNotServedError,
     NotReadyError,
+    OutcomeNotAllowedError,
     PayloadTooLargeError,
+    PredictionNotFoundError,
     QueueFullError,
     UnauthenticatedError,
 )
@@ -24,9 +26,13 @@ from registry.errors import (
     ArtifactNotFoundError,
     ConflictError,
     CorruptArtifactError,
+    ExperimentConflictError,
+    ExperimentNotFoundError,
+    ExperimentPreconditionError,
     InvalidArgumentError,
     InvalidStageTransitionError,
     ModelNotFoundError,
+    OutcomeConflictError,
     SchemaMismatchError,
 )
 
@@ -42,6 +48,8 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     UnauthenticatedError: Code.UNAUTHENTICATED,
     NotReadyError: Code.UNAVAILABLE,
     ArtifactLoadError: Code.FAILED_PRECONDITION,
+    PredictionNotFoundError: Code.NOT_FOUND,
+    OutcomeNotAllowedError: Code.FAILED_PRECONDITION,
     # registry
     ModelNotFoundError: Code.NOT_FOUND,
     InvalidArgumentError: Code.INVALID_ARGUMENT,
@@ -49,6 +57,10 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     ConflictError: Code.ALREADY_EXISTS,
     CorruptArtifactError: Code.DATA_LOSS,
     ArtifactNotFoundError: Code.DATA_LOSS,
+    ExperimentNotFoundError: Code.NOT_FOUND,
+    ExperimentPreconditionError: Code.FAILED_PRECONDITION,
+    ExperimentConflictError: Code.FAILED_PRECONDITION,
+    OutcomeConflictError: Code.FAILED_PRECONDITION,
     SchemaMismatchError: Code.FAILED_PRECONDITION,
     # converters: every conversion/validation failure is about what the caller sent
     ConversionError: Code.INVALID_ARGUMENT,

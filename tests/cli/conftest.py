@@ -1,16 +1,23 @@
-"""Fixtures for the CLI tests: fitted models and data files on disk, a throwaway Postgres."""
+"""Fixtures for the CLI tests: fitted models and data files on disk, in-process gateways."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from gateway.cli import main
+from gateway.config import Settings
+from gateway.server.app import build_server
+from registry.repository import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ("ret_1m", "ret_5m", "imbalance", "spread_bps", "volume_z")
@@ -101,3 +108,63 @@ def cli_files(tmp_path_factory: pytest.TempPathFactory) -> CliFiles:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'galgate.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """A started gateway and the registry database behind it."""
+
+    address: str
+    db: str
+    registry: Registry
+
+
+StartGateway = Callable[..., Awaitable[Remote]]
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GALGATE_TOKEN", raising=False)
+
+
+@pytest.fixture
+async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
+    """Start gateways (127.0.0.1:0, SQLite file in tmp_path); all are stopped afterwards."""
+    started: list[tuple[object, Registry]] = []
+
+    async def start(admin_token: str = "") -> Remote:
+        url = f"sqlite+aiosqlite:///{tmp_path / f'remote{len(started)}.db'}"
+        registry = await Registry.open(url)
+        settings = Settings(
+            listen="127.0.0.1:0", poll_interval=0.05, grace_seconds=1.0, admin_token=admin_token
+        )
+        gateway = build_server(settings, registry)
+        await gateway.start()
+        started.append((gateway, registry))
+        return Remote(f"127.0.0.1:{gateway.port}", url, registry)
+
+    yield start
+    for gateway, registry in reversed(started):
+        await gateway.stop(grace=0)  # type: ignore[attr-defined]
+        await registry.close()
+
+
+@pytest.fixture
+async def remote(start_gateway: StartGateway) -> Remote:
+    return await start_gateway()
+
+
+async def galgate(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    """Run `galgate ARGS` in-process, off the gateway's event loop."""
+    code = await asyncio.to_thread(main, ["--actor", "ops", *args])
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+def error_line(result: CliResult) -> str:
+    """The single stderr line of a failed command."""
+    assert result.code == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("galgate: error: ")
+    return lines[0]

@@ -13,8 +13,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,61 +20,22 @@ import onnxruntime as ort
 import pytest
 
 from converters import load_table
-from gateway.cli import main
 from gateway.cli_remote import RemoteBackend, RemoteError, RemoteTarget
-from gateway.config import Settings
 from gateway.registration import register_onnx
 from gateway.server.admin_servicer import ACTOR_METADATA
-from gateway.server.app import build_server
 from registry import Stage
 from registry.repository import Registry
-from tests.cli.conftest import FEATURES, CliFiles, CliResult
+from tests.cli.conftest import (
+    FEATURES,
+    CliFiles,
+    CliResult,
+    Remote,
+    StartGateway,
+    error_line,
+    galgate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True, slots=True)
-class Remote:
-    """A started gateway and the registry database behind it."""
-
-    address: str
-    db: str
-    registry: Registry
-
-
-StartGateway = Callable[..., Awaitable[Remote]]
-
-
-@pytest.fixture(autouse=True)
-def _no_token_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GALGATE_TOKEN", raising=False)
-
-
-@pytest.fixture
-async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
-    """Start gateways (127.0.0.1:0, SQLite file in tmp_path); all are stopped afterwards."""
-    started: list[tuple[object, Registry]] = []
-
-    async def start(admin_token: str = "") -> Remote:
-        url = f"sqlite+aiosqlite:///{tmp_path / f'remote{len(started)}.db'}"
-        registry = await Registry.open(url)
-        settings = Settings(
-            listen="127.0.0.1:0", poll_interval=0.05, grace_seconds=1.0, admin_token=admin_token
-        )
-        gateway = build_server(settings, registry)
-        await gateway.start()
-        started.append((gateway, registry))
-        return Remote(f"127.0.0.1:{gateway.port}", url, registry)
-
-    yield start
-    for gateway, registry in reversed(started):
-        await gateway.stop(grace=0)  # type: ignore[attr-defined]
-        await registry.close()
-
-
-@pytest.fixture
-async def remote(start_gateway: StartGateway) -> Remote:
-    return await start_gateway()
 
 
 @pytest.fixture
@@ -88,13 +47,6 @@ async def served(remote: Remote, cli_files: CliFiles) -> Remote:
     for stage in (Stage.STAGING, Stage.PRODUCTION):
         await remote.registry.transition("signal", "1.0.0", stage, actor="test")
     return remote
-
-
-async def galgate(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
-    """Run `galgate ARGS` in-process, off the gateway's event loop."""
-    code = await asyncio.to_thread(main, ["--actor", "ops", *args])
-    captured = capsys.readouterr()
-    return CliResult(code, captured.out, captured.err)
 
 
 async def galgate_process(*args: str, **env: str) -> asyncio.subprocess.Process:
@@ -116,15 +68,6 @@ async def finished(proc: asyncio.subprocess.Process) -> CliResult:
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
     return CliResult(proc.returncode, out.decode(), err.decode())
-
-
-def error_line(result: CliResult) -> str:
-    """The single stderr line of a failed command."""
-    assert result.code == 1, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("galgate: error: ")
-    return lines[0]
 
 
 async def local_run(

@@ -1,0 +1,1 @@
+"""Experiment lifecycle in the gateway: live results, the monitor loop, auto-promotion."""

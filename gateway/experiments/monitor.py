@@ -1,0 +1,122 @@
+"""The experiment monitor: ends experiments by time, by loss or by a decisive test."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from gateway.experiments.tracker import ExperimentTracker, Look
+from registry.entities import Experiment, ExperimentState, Stage
+from registry.errors import RegistryError
+from registry.repository import Registry
+
+log = logging.getLogger(__name__)
+ACTOR = "galgate-monitor"
+
+
+class Monitor:
+    """Looks at every running experiment each ``interval`` seconds.
+
+    Decisions, in order: the end time has passed -> completed (with a winner if the
+    sequential test has one); the treatment is significantly worse than control by more
+    than ``max_loss`` (sequential test against that loss) -> stopped; the sequential test
+    is decisive and both arms have ``min_samples`` outcomes -> completed with the winner,
+    and with ``auto_promote`` a winning treatment is promoted to production. Ending is a
+    conditional state change in the registry, so when several gateway processes monitor
+    the same experiment exactly one ends it (and promotes).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        tracker: ExperimentTracker,
+        *,
+        on_change: Callable[[], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._registry = registry
+        self._tracker = tracker
+        self._on_change = on_change
+        self._clock = clock
+
+    async def run(self, interval: float) -> None:
+        """Tick forever (cancel to stop)."""
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("experiment monitor tick failed; retrying next interval")
+            await asyncio.sleep(interval)
+
+    async def tick(self) -> None:
+        """One pass over the running experiments."""
+        for experiment in await self._registry.list_experiments(states=[ExperimentState.RUNNING]):
+            look = await self._tracker.look(experiment)
+            await self._decide(experiment, look)
+
+    async def _decide(self, experiment: Experiment, look: Look) -> None:
+        spec, results = experiment.spec, look.results
+        if spec.end_time is not None and self._clock() >= spec.end_time:
+            await self._end(experiment, look, ExperimentState.COMPLETED, "end time reached")
+        elif look.loss_exceeded:
+            reason = (
+                f"stopped early: treatment {spec.treatment_version} is worse than control by "
+                f"more than max_loss={spec.max_loss} on {spec.metric} "
+                f"(difference {look.loss.diff:.4g}, always-valid p={look.loss.p_value:.4g})"
+            )
+            await self._end(experiment, look, ExperimentState.STOPPED, reason)
+        elif results.winner:
+            reason = (
+                f"sequential test decisive: {results.winner} wins on {spec.metric} "
+                f"(difference {results.difference:.4g}, always-valid "
+                f"p={results.sequential_p_value:.4g})"
+            )
+            await self._end(experiment, look, ExperimentState.COMPLETED, reason)
+
+    async def _end(
+        self, experiment: Experiment, look: Look, state: ExperimentState, reason: str
+    ) -> None:
+        winner = look.results.winner if state is ExperimentState.COMPLETED else "control"
+        try:
+            await self._registry.transition_experiment(
+                experiment.id,
+                state,
+                actor=ACTOR,
+                reason=reason,
+                winner=winner,
+                final_results=look.results.to_dict(),
+            )
+        except RegistryError as exc:
+            log.info("experiment %s already ended elsewhere: %s", experiment.id, exc)
+            return
+        self._tracker.forget(experiment.id)
+        log.info("experiment %s %s: %s", experiment.id, state.value, reason)
+        if experiment.spec.auto_promote and winner == "treatment":
+            await self._promote(experiment, reason)
+        self._on_change()
+
+    async def _promote(self, experiment: Experiment, reason: str) -> None:
+        spec = experiment.spec
+        why = f"auto-promoted by experiment {experiment.id}"
+        if spec.name:
+            why += f" ({spec.name})"
+        why += f": {reason}"
+        try:
+            version = await self._registry.get_version(spec.model, spec.treatment_version)
+            path = {
+                Stage.ARCHIVED: (Stage.DEVELOPMENT, Stage.STAGING, Stage.PRODUCTION),
+                Stage.DEVELOPMENT: (Stage.STAGING, Stage.PRODUCTION),
+                Stage.STAGING: (Stage.PRODUCTION,),
+            }.get(version.stage, ())
+            for stage in path:
+                await self._registry.transition(
+                    spec.model, spec.treatment_version, stage, actor=ACTOR, reason=why
+                )
+        except RegistryError:
+            log.exception(
+                "experiment %s: auto-promotion of %s failed", experiment.id, spec.treatment_version
+            )

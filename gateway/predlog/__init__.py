@@ -1,0 +1,15 @@
+"""The prediction log: every answered Predict becomes a PredictionRecord, written in batches."""
+
+from __future__ import annotations
+
+from gateway.predlog.record import build_record, predicted_value
+from gateway.predlog.writer import POLICIES, DisabledLog, PredictionLog, PredictionStore
+
+__all__ = [
+    "POLICIES",
+    "DisabledLog",
+    "PredictionLog",
+    "PredictionStore",
+    "build_record",
+    "predicted_value",
+]

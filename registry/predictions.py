@@ -1,0 +1,255 @@
+"""The prediction log and outcomes inside a transaction: batch insert, exactly-once, sums."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Insert, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord
+from registry.errors import InvalidArgumentError, OutcomeConflictError
+from registry.experiments import ARMS
+from registry.experiments import get as get_experiment
+from registry.schema import OutcomeRow, PredictionRow
+
+MAX_ID_LENGTH = 64
+MAX_ARM_LENGTH = 16
+# Ids per IN (...) lookup: well under SQLite's and asyncpg's bound-parameter limits.
+_LOOKUP_CHUNK = 1000
+
+_PREDICTIONS = PredictionRow.__table__
+_OUTCOMES = OutcomeRow.__table__
+
+
+def _insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Insert:
+    """``INSERT ... ON CONFLICT (prediction_id) DO NOTHING`` for the session's dialect."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=["prediction_id"])
+
+
+def _check_id(kind: str, prediction_id: Any) -> None:
+    if (
+        not isinstance(prediction_id, str)
+        or not prediction_id
+        or len(prediction_id) > MAX_ID_LENGTH
+    ):
+        raise InvalidArgumentError(
+            f"{kind}.prediction_id must be a non-empty string of at most {MAX_ID_LENGTH} "
+            f"characters, got {prediction_id!r}"
+        )
+
+
+def _check_arm(kind: str, arm: Any) -> None:
+    if not isinstance(arm, str) or len(arm) > MAX_ARM_LENGTH:
+        raise InvalidArgumentError(
+            f"{kind}.arm must be a string of at most {MAX_ARM_LENGTH} characters, got {arm!r}"
+        )
+
+
+def _prediction_params(record: PredictionRecord) -> dict[str, Any]:
+    if not isinstance(record, PredictionRecord):
+        raise InvalidArgumentError(f"expected a PredictionRecord, got {type(record).__name__}")
+    _check_id("PredictionRecord", record.prediction_id)
+    _check_arm("PredictionRecord", record.arm)
+    return {
+        "prediction_id": record.prediction_id,
+        "at": record.at,
+        "model": record.model,
+        "version": record.version,
+        "arm": record.arm,
+        "experiment_id": record.experiment_id,
+        "routing_key": record.routing_key,
+        "rows": record.rows,
+        "inputs": record.inputs,
+        "outputs": record.outputs,
+        "predicted": record.predicted,
+        "latency_us": record.latency_us,
+    }
+
+
+async def write_predictions(session: AsyncSession, records: Sequence[PredictionRecord]) -> int:
+    """Insert a batch of predictions, skipping ids already stored.
+
+    One multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING prediction_id`` per page
+    (SQLAlchemy's insertmanyvalues), so a retried batch is idempotent and the count is
+    exact on both databases.
+
+    Args:
+        session: a session inside a write transaction.
+        records: the predictions.
+
+    Returns:
+        How many rows were inserted (duplicates of stored ids are not counted).
+
+    Raises:
+        InvalidArgumentError: a record that is not a PredictionRecord, or a bad id or arm.
+    """
+    if not records:
+        return 0
+    params = [_prediction_params(r) for r in records]
+    stmt = _insert_ignoring_duplicates(session, _PREDICTIONS).returning(
+        _PREDICTIONS.c.prediction_id
+    )
+    result = await session.execute(stmt, params)
+    return len(result.all())
+
+
+async def get_prediction(session: AsyncSession, prediction_id: str) -> PredictionRecord | None:
+    """Return the stored prediction, or None."""
+    row = await session.get(PredictionRow, prediction_id)
+    return None if row is None else row.to_entity()
+
+
+def _check_outcome(outcome: OutcomeRecord) -> None:
+    if not isinstance(outcome, OutcomeRecord):
+        raise InvalidArgumentError(f"expected an OutcomeRecord, got {type(outcome).__name__}")
+    _check_id("OutcomeRecord", outcome.prediction_id)
+    _check_arm("OutcomeRecord", outcome.arm)
+    for field in ("value", "metric_value"):
+        value = getattr(outcome, field)
+        if value is None and field == "metric_value":
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise InvalidArgumentError(
+                f"OutcomeRecord.{field} of prediction {outcome.prediction_id!r} must be a "
+                f"finite number, got {value!r}"
+            )
+
+
+async def _stored_values(session: AsyncSession, ids: Sequence[str]) -> dict[str, float]:
+    stored: dict[str, float] = {}
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        rows = await session.execute(
+            select(OutcomeRow.prediction_id, OutcomeRow.value).where(
+                OutcomeRow.prediction_id.in_(chunk)
+            )
+        )
+        stored.update((pid, value) for pid, value in rows)
+    return stored
+
+
+def _duplicate(prediction_id: str, stored: float, new: float) -> bool:
+    if float(stored) != float(new):
+        raise OutcomeConflictError(prediction_id, stored, new)
+    return True
+
+
+async def record_outcomes(session: AsyncSession, outcomes: Sequence[OutcomeRecord]) -> list[bool]:
+    """Store each outcome exactly once; a resent identical value is a harmless duplicate.
+
+    The caller's transaction must be rolled back when this raises, so that nothing of the
+    batch is written.
+
+    Args:
+        session: a session inside a write transaction.
+        outcomes: the outcomes, in the caller's order.
+
+    Returns:
+        For each outcome, True when it was already stored with the same value (or repeats
+        an earlier outcome of the same batch), False when it is new.
+
+    Raises:
+        InvalidArgumentError: a malformed outcome (bad id or arm, non-finite value).
+        OutcomeConflictError: an outcome for that prediction is stored (or earlier in the
+            batch) with a different value.
+    """
+    for outcome in outcomes:
+        _check_outcome(outcome)
+    ids = list(dict.fromkeys(o.prediction_id for o in outcomes))
+    stored = await _stored_values(session, ids)
+    flags: list[bool] = []
+    pending: dict[str, float] = {}
+    params: list[dict[str, Any]] = []
+    for o in outcomes:
+        pid = o.prediction_id
+        if pid in stored:
+            flags.append(_duplicate(pid, stored[pid], o.value))
+        elif pid in pending:
+            flags.append(_duplicate(pid, pending[pid], o.value))
+        else:
+            flags.append(False)
+            pending[pid] = float(o.value)
+            params.append(
+                {
+                    "prediction_id": pid,
+                    "value": float(o.value),
+                    "metric_value": None if o.metric_value is None else float(o.metric_value),
+                    "experiment_id": o.experiment_id,
+                    "arm": o.arm,
+                    "at": o.at,
+                }
+            )
+    if not params:
+        return flags
+    stmt = _insert_ignoring_duplicates(session, _OUTCOMES).returning(_OUTCOMES.c.prediction_id)
+    inserted = set((await session.execute(stmt, params)).scalars())
+    missed = [pid for pid in pending if pid not in inserted]
+    if missed:
+        # Another transaction stored these between our read and our insert (PostgreSQL
+        # READ COMMITTED; SQLite's single writer cannot interleave): its values decide.
+        raced = await _stored_values(session, missed)
+        for i, o in enumerate(outcomes):
+            if o.prediction_id in raced and not flags[i]:
+                flags[i] = _duplicate(o.prediction_id, raced[o.prediction_id], o.value)
+    return flags
+
+
+async def get_outcome(session: AsyncSession, prediction_id: str) -> OutcomeRecord | None:
+    """Return the stored outcome, or None."""
+    row = await session.get(OutcomeRow, prediction_id)
+    return None if row is None else row.to_entity()
+
+
+async def arm_aggregates(session: AsyncSession, experiment_id: int) -> dict[str, ArmAggregate]:
+    """Sum each arm's logged predictions and metric values of one experiment in SQL.
+
+    ``predictions`` counts logged prediction records (requests) of the arm; ``outcomes``,
+    ``total`` and ``total_sq`` cover the outcomes whose ``metric_value`` is not NULL.
+
+    Args:
+        session: a session inside a read transaction (one snapshot for both sums).
+        experiment_id: the experiment.
+
+    Returns:
+        {"control": ArmAggregate, "treatment": ArmAggregate}, zeros where nothing is stored.
+
+    Raises:
+        ExperimentNotFoundError: unknown id.
+    """
+    await get_experiment(session, experiment_id)
+    counts: dict[str, int] = {}
+    for arm, n in await session.execute(
+        select(PredictionRow.arm, func.count())
+        .where(PredictionRow.experiment_id == experiment_id)
+        .group_by(PredictionRow.arm)
+    ):
+        counts[arm] = int(n)
+    metric = OutcomeRow.metric_value
+    sums: dict[str, tuple[int, float, float]] = {}
+    for arm, n, total, total_sq in await session.execute(
+        select(OutcomeRow.arm, func.count(metric), func.sum(metric), func.sum(metric * metric))
+        .where(OutcomeRow.experiment_id == experiment_id, metric.is_not(None))
+        .group_by(OutcomeRow.arm)
+    ):
+        sums[arm] = (int(n), float(total or 0.0), float(total_sq or 0.0))
+    result: dict[str, ArmAggregate] = {}
+    for arm in ARMS:
+        n, total, total_sq = sums.get(arm, (0, 0.0, 0.0))
+        result[arm] = ArmAggregate(
+            arm=arm,
+            predictions=counts.get(arm, 0),
+            outcomes=n,
+            total=total,
+            total_sq=total_sq,
+        )
+    return result
