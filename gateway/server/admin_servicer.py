@@ -123,7 +123,6 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
 
     async def PromoteModel(self, request, context):
         stage = codec.parse_stage(request.stage)
-        await self._registry.get_version(request.name, request.version)  # NOT_FOUND first
         if stage is Stage.PRODUCTION:
             # The artifact must load and warm before the stage change can commit.
             await self._pool.ensure_loaded(request.name, request.version)

@@ -107,6 +107,20 @@ class Gateway:
         self._tasks.clear()
 
 
+class _GenericHandlersOnly:
+    """Passes a generated ``add_*_to_server`` call's generic handlers to the server and
+    drops its registered-method handlers (see build_server)."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service_name, method_handlers) -> None:
+        pass
+
+
 def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = False) -> Gateway:
     """Build the gateway's grpc.aio server bound to ``settings.listen`` (port 0: any free port).
 
@@ -128,8 +142,10 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         tokens.update(
             {f"/{PREDICTION}/": settings.predict_token, f"/{INFERENCE}/": settings.predict_token}
         )
+    # No interceptor at all when no token is set: every call would pay for it.
+    interceptors = [TokenAuthInterceptor(tokens)] if any(tokens.values()) else []
     server = grpc.aio.server(
-        interceptors=[TokenAuthInterceptor(tokens)],
+        interceptors=interceptors,
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -147,15 +163,19 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     prediction_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(pool, ids, log=predlog, outcomes=outcomes), server
     )
+    # Only PredictionService is a registered method set: grpc.aio keeps a pending
+    # request task per registered method and waits on all of them for every call, so
+    # the other services are served through generic handlers.
+    generic = _GenericHandlersOnly(server)
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(pool, ready=lambda: pool.ready, log=predlog, ids=ids), server
+        InferenceServicer(pool, ready=lambda: pool.ready, log=predlog, ids=ids), generic
     )
     tracker = ExperimentTracker(registry)
     admin_pb2_grpc.add_ModelAdminServicer_to_server(
-        AdminServicer(registry, pool, settings, tracker, predlog=predlog), server
+        AdminServicer(registry, pool, settings, tracker, predlog=predlog), generic
     )
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)
     reflection.enable_server_reflection(
         (
             *SERVICES,

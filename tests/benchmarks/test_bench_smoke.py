@@ -1,0 +1,79 @@
+"""Smoke test of the serving benchmark: it runs end to end and reports what it promises.
+
+No wall-clock figure is asserted: only that the figures exist, the ratios are computed,
+and no call failed or was served stale during the promotions.
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from benchmarks import common, swap
+from benchmarks.gateway_bench import LABELS
+from benchmarks.load import RoundResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_helpers_doctests_pass() -> None:
+    for module in (common, swap):
+        assert doctest.testmod(module).failed == 0
+
+
+def test_cpu_seconds_of_this_process_grows_with_work() -> None:
+    before = common.cpu_seconds(os.getpid())
+    total = 0
+    while common.cpu_seconds(os.getpid()) <= before:
+        total += sum(range(10_000))
+    assert total > 0
+
+
+@pytest.mark.timeout(120)
+def test_gateway_bench_quick_run_reports_ratios_and_no_failed_swaps() -> None:
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.gateway_bench",
+        "--quick",
+        "--json",
+        "--rounds",
+        "1",
+        "--swaps",
+        "2",
+        "--trees",
+        "5",
+        "--features",
+        "8",
+        "--steady-seconds",
+        "0.3",
+    ]
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert run.returncode == 0, run.stderr[-3000:]
+    doc = json.loads(run.stdout)
+
+    metrics = {f.name for f in fields(RoundResult)}
+    assert set(LABELS) == metrics
+    assert set(doc["ratios"]) == metrics
+    assert all(math.isfinite(v) and v > 0 for v in doc["ratios"].values())
+    assert {len(doc["rounds"]["floor"]), len(doc["rounds"]["gateway"])} == {1}
+
+    result = doc["swap"]
+    assert result["swaps"] == 2
+    assert result["failed_calls"] == 0
+    assert result["observer_failures"] == 0
+    assert result["stale_responses"] == 0
+    assert result["cross_process_timeouts"] == 0
+    assert result["calls"] > 0
+
+    targets = {t["name"]: t for t in doc["targets"]}
+    assert len(targets) == 8
+    assert targets["failed calls during swaps"]["pass"] is True
