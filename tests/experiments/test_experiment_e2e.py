@@ -219,3 +219,29 @@ async def test_restart_mid_experiment_keeps_routing_and_statistics(registry, pai
                 assert (await stub.Predict(_row(pair, i))).arm == before_arms[i]
     finally:
         await gw.stop(grace=1)
+
+
+@pytest.mark.parametrize("strategy", ["thompson_sampling", "epsilon_greedy"])
+async def test_bandit_shifts_traffic_to_the_better_arm_through_outcomes(registry, pair, strategy):
+    # The monitor is kept away so the experiment keeps running; only outcomes steer it.
+    gw = build_server(_settings(monitor_interval=600), registry)
+    await gw.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.port}") as channel:
+            admin = admin_pb2_grpc.ModelAdminStub(channel)
+            stub = prediction_pb2_grpc.PredictionServiceStub(channel)
+            await _create(admin, strategy=strategy, min_samples=10, epsilon=0.1)
+            late: list[str] = []
+            for i in range(600):
+                reply = await stub.Predict(_row(pair, i))
+                await stub.RecordOutcome(
+                    pb.RecordOutcomeRequest(
+                        prediction_id=reply.prediction_id, value=float(pair.y[i % len(pair.y)])
+                    )
+                )
+                if i >= 400:
+                    late.append(reply.arm)
+        share = late.count("treatment") / len(late)
+        assert share > 0.8, f"{strategy} sent {share:.0%} of late traffic to the better arm"
+    finally:
+        await gw.stop(grace=1)
