@@ -2,43 +2,48 @@
 
 The CLI uses synchronous grpc channels: one command makes one or a few calls and
 nothing else runs meanwhile, so the blocking calls inside the ``async`` Backend
-methods hold up no other work. Responses are decoded into the registry's own
-entities (``ModelVersion``, ``Model``, ``StageTransition``, ``Event``), so the CLI
-renders local and remote results with the same code and prints the same JSON.
+methods hold up no other work. Requests are built by ``gateway.cli_encode`` and
+answers decoded by ``gateway.cli_decode`` into the registry's own entities.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import numpy as np
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway._pb.galgate.v1 import admin_pb2 as admin_pb
 from gateway._pb.galgate.v1 import admin_pb2_grpc as admin_grpc
 from gateway._pb.galgate.v1 import prediction_pb2 as predict_pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as predict_grpc
 from gateway.cli_backend import CliError, ExperimentReport
-from gateway.server.admin_codec import METADATA_KEYS
-from registry import Event, Model, ModelVersion, Stage, StageTransition, VersionSpec
+from gateway.cli_decode import (
+    GatewayStatus,
+    Prediction,
+    event_from_info,
+    experiment_from_info,
+    model_from_info,
+    prediction_from_response,
+    report_from_results,
+    status_from_response,
+    transition_from_info,
+    version_from_info,
+)
+from gateway.cli_encode import experiment_request, upload_requests
+from registry import Event, Model, ModelVersion, Stage, StageTransition
 from registry.entities import Experiment, ExperimentSpec, ExperimentState
 
 if TYPE_CHECKING:
     from gateway.registration import PreparedVersion
 
-CHUNK_BYTES = 1024 * 1024  # RegisterModel chunk size: well under the 4 MiB message cap
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a connection before giving up
 CALL_TIMEOUT = 120.0  # per unary call; promotion to production loads and warms a model
 MAX_RECEIVE_BYTES = 64 * 1024 * 1024  # a predict over many rows answers with large messages
 ACTOR_METADATA = "x-galgate-actor"  # the header gateway.server.admin_servicer reads
-_DATETIME_FIELDS = frozenset({"training_start", "training_end", "trained_at"})
 _T = TypeVar("_T")
 
 
@@ -68,309 +73,6 @@ class RemoteError(CliError):
         self.code = code
         self.details = details
         super().__init__(f"{details} ({code})")
-
-
-@dataclass(frozen=True, slots=True)
-class PredictedRow:
-    """One row's answer: a class label and its probabilities, or a regression value."""
-
-    label: str | None
-    probabilities: Mapping[str, float]
-    value: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """A decoded PredictResponse."""
-
-    prediction_id: str
-    model: str
-    version: str
-    arm: str
-    experiment_id: str
-    class_labels: tuple[str, ...]
-    rows: tuple[PredictedRow, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedVersion:
-    """A version a gateway process has loaded."""
-
-    name: str
-    version: str
-    sha256: str
-    role: str
-
-
-@dataclass(frozen=True, slots=True)
-class LoadFailure:
-    """A version that failed to load (and so never went live)."""
-
-    name: str
-    version: str
-    error: str
-    at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayStatus:
-    """A decoded GetStatus answer: what the gateway at ``address`` serves."""
-
-    address: str
-    serving: bool
-    event_id: int
-    loaded: tuple[LoadedVersion, ...]
-    failures: tuple[LoadFailure, ...]
-    prediction_log_queued: int
-    prediction_log_dropped: int
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return value.tolist()
-    return str(value)
-
-
-def metadata_json(spec: VersionSpec) -> str:
-    """The RegisterModel header's ``metadata_json``: the spec's fields the server accepts.
-
-    Fields the header carries itself (features, tags, ...) and empty values are left out.
-
-    >>> spec = VersionSpec("sklearn", ("a",), {}, training_samples=3, metrics={"acc": 1.0})
-    >>> metadata_json(spec)
-    '{"metrics": {"acc": 1.0}, "training_samples": 3}'
-    """
-    data = {
-        key: getattr(spec, key)
-        for key in sorted(METADATA_KEYS)
-        if getattr(spec, key, None) not in (None, "", {})
-    }
-    return json.dumps(data, default=_json_default, sort_keys=True)
-
-
-def _when(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
-
-
-def _spec(info: admin_pb.ModelVersionInfo) -> VersionSpec:
-    """The stored VersionSpec from ``metadata_json``, else from the message's own fields."""
-    data: dict[str, Any] = json.loads(info.metadata_json) if info.metadata_json else {}
-    known = {f.name for f in fields(VersionSpec)}
-    values = {k: v for k, v in data.items() if k in known}
-    for key in _DATETIME_FIELDS & values.keys():
-        if values[key] is not None:
-            values[key] = datetime.fromisoformat(values[key])
-    values.setdefault("model_type", info.model_type)
-    values["features"] = tuple(values.get("features", info.features))
-    values.setdefault(
-        "signature",
-        {"features": list(info.features), "task": info.task, "class_labels": [*info.class_labels]},
-    )
-    values.setdefault("target", info.target)
-    values.setdefault("metrics", dict(info.metrics))
-    values.setdefault("tags", dict(info.tags))
-    values.setdefault("description", info.description)
-    return VersionSpec(**values)
-
-
-def version_from_info(info: admin_pb.ModelVersionInfo) -> ModelVersion:
-    """Decode a ModelVersionInfo. The database row id is not sent: ``id`` is 0."""
-    return ModelVersion(
-        id=0,
-        name=info.name,
-        version=info.version,
-        stage=Stage(info.stage),
-        spec=_spec(info),
-        sha256=info.sha256,
-        size=info.size,
-        has_profile=info.has_profile,
-        created_at=_when(info.created_at),
-        updated_at=_when(info.updated_at),
-    )
-
-
-def model_from_info(info: admin_pb.ModelInfo) -> Model:
-    """Decode a ModelInfo with its versions."""
-    return Model(
-        name=info.name,
-        created_at=_when(info.created_at),
-        versions=tuple(version_from_info(v) for v in info.versions),
-    )
-
-
-def transition_from_info(info: admin_pb.StageTransitionInfo) -> StageTransition:
-    """Decode one audit row."""
-    return StageTransition(
-        id=info.id,
-        name=info.name,
-        version=info.version,
-        from_stage=Stage(info.from_stage) if info.from_stage else None,
-        to_stage=Stage(info.to_stage),
-        actor=info.actor,
-        reason=info.reason,
-        kind=info.kind,
-        at=_when(info.at),
-    )
-
-
-def event_from_info(info: admin_pb.RegistryEvent) -> Event:
-    """Decode one registry event."""
-    return Event(
-        id=info.id,
-        kind=info.kind,
-        name=info.name,
-        version=info.version,
-        payload=json.loads(info.payload_json) if info.payload_json else {},
-        at=_when(info.at),
-    )
-
-
-def _when_set(message: Any, field: str) -> datetime | None:
-    return _when(getattr(message, field)) if message.HasField(field) else None
-
-
-def experiment_request(spec: ExperimentSpec, *, start: bool) -> admin_pb.CreateExperimentRequest:
-    """Encode a CreateExperiment request. The wire's zero values mean "default", so the
-    spec's values must be non-zero where that matters (the CLI's flags ensure it)."""
-    request = admin_pb.CreateExperimentRequest(
-        model=spec.model,
-        control_version=spec.control_version,
-        treatment_version=spec.treatment_version,
-        strategy=spec.strategy,
-        split=spec.split,
-        epsilon=spec.epsilon,
-        metric=spec.metric,
-        confidence=spec.confidence,
-        min_detectable_effect=spec.min_detectable_effect,
-        min_samples=spec.min_samples,
-        max_loss=spec.max_loss or 0.0,
-        auto_promote=spec.auto_promote,
-        name=spec.name,
-        description=spec.description,
-        create_only=not start,
-    )
-    if spec.end_time is not None:
-        request.end_time.FromDatetime(spec.end_time)
-    return request
-
-
-def experiment_from_info(info: admin_pb.ExperimentInfo) -> Experiment:
-    """Decode an ExperimentInfo. Not sent: the arms' sha256, τ² and the stored final
-    results (GetExperimentResults carries those): they decode as "", None and {}."""
-    spec = ExperimentSpec(
-        model=info.model,
-        control_version=info.control_version,
-        treatment_version=info.treatment_version,
-        strategy=info.strategy,
-        metric=info.metric,
-        split=info.split,
-        epsilon=info.epsilon,
-        confidence=info.confidence,
-        min_detectable_effect=info.min_detectable_effect,
-        min_samples=info.min_samples,
-        max_loss=info.max_loss or None,
-        end_time=_when_set(info, "end_time"),
-        auto_promote=info.auto_promote,
-        name=info.name,
-        description=info.description,
-    )
-    return Experiment(
-        id=info.id,
-        spec=spec,
-        state=ExperimentState(info.state),
-        control_sha256="",
-        treatment_sha256="",
-        created_at=_when(info.created_at),
-        started_at=_when_set(info, "started_at"),
-        ended_at=_when_set(info, "ended_at"),
-        end_reason=info.end_reason,
-        winner=info.winner,
-        tau2=None,
-        final_results={},
-    )
-
-
-def report_from_results(message: admin_pb.ExperimentResults) -> ExperimentReport:
-    """Decode GetExperimentResults into the experiment and its results."""
-    from gateway.experiments.results import ArmResult, Results
-
-    def arm(a: admin_pb.ArmResults) -> ArmResult:
-        return ArmResult(a.arm, a.version, a.predictions, a.outcomes, a.metric_mean, a.metric_std)
-
-    results = Results(
-        control=arm(message.control),
-        treatment=arm(message.treatment),
-        difference=message.difference,
-        ci_low=message.ci_low,
-        ci_high=message.ci_high,
-        p_value=message.p_value,
-        sequential_p_value=message.sequential_p_value,
-        sequential_decisive=message.sequential_decisive,
-        effect_size=message.effect_size,
-        required_samples_per_arm=message.required_samples_per_arm,
-        winner=message.winner,
-        recommendation=message.recommendation,
-    )
-    return ExperimentReport(experiment_from_info(message.experiment), results)
-
-
-def prediction_from_response(response: predict_pb.PredictResponse) -> Prediction:
-    """Decode a PredictResponse into one record per row."""
-    labels = tuple(response.class_labels)
-    rows: list[PredictedRow] = []
-    if labels:
-        probabilities = np.asarray(response.probabilities, dtype=np.float32)
-        probabilities = probabilities.reshape(response.rows, len(labels))
-        for index, row in zip(response.labels, probabilities, strict=True):
-            rows.append(
-                PredictedRow(
-                    label=labels[index],
-                    probabilities={c: float(p) for c, p in zip(labels, row, strict=True)},
-                    value=None,
-                )
-            )
-    else:
-        rows = [PredictedRow(label=None, probabilities={}, value=v) for v in response.values]
-    return Prediction(
-        prediction_id=response.prediction_id,
-        model=response.model,
-        version=response.version,
-        arm=response.arm,
-        experiment_id=response.experiment_id,
-        class_labels=labels,
-        rows=tuple(rows),
-    )
-
-
-def _upload(
-    name: str, prepared: PreparedVersion, version: str | None, reason: str
-) -> Iterator[admin_pb.RegisterModelRequest]:
-    """The RegisterModel stream: the header, the ONNX bytes, then the reference profile."""
-    spec = prepared.spec
-    header = admin_pb.RegisterModelHeader(
-        name=name,
-        version=version or "",
-        model_type=spec.model_type,
-        features=list(spec.features),
-        target=spec.target,
-        metadata_json=metadata_json(spec),
-        tags=dict(spec.tags),
-        description=spec.description,
-        sha256=hashlib.sha256(prepared.onnx_bytes).hexdigest(),
-        reason=reason,
-    )
-    yield admin_pb.RegisterModelRequest(header=header)
-    artifact, profile = prepared.onnx_bytes, prepared.profile_bytes
-    for start in range(0, len(artifact), CHUNK_BYTES):
-        yield admin_pb.RegisterModelRequest(artifact_chunk=artifact[start : start + CHUNK_BYTES])
-    for start in range(0, len(profile), CHUNK_BYTES):
-        yield admin_pb.RegisterModelRequest(profile_chunk=profile[start : start + CHUNK_BYTES])
 
 
 def _wait_for_connection(channel: grpc.Channel, timeout: float) -> grpc.ChannelConnectivity | None:
@@ -489,7 +191,7 @@ class RemoteBackend:
     ) -> ModelVersion:
         """Stream the prepared ONNX bytes and profile to RegisterModel."""
         info = self._call(
-            self._admin.RegisterModel, _upload(name, prepared, version, reason), actor
+            self._admin.RegisterModel, upload_requests(name, prepared, version, reason), actor
         )
         return version_from_info(info)
 
@@ -569,19 +271,8 @@ class RemoteBackend:
 
     async def status(self) -> GatewayStatus:
         """What the gateway process serves and what failed to load (GetStatus)."""
-        s = self._call(self._admin.GetStatus, admin_pb.GetStatusRequest())
-        return GatewayStatus(
-            address=self._target.address,
-            serving=s.serving,
-            event_id=s.event_id,
-            loaded=tuple(LoadedVersion(v.name, v.version, v.sha256, v.role) for v in s.loaded),
-            failures=tuple(
-                LoadFailure(f.name, f.version, f.error, _when(f.at) if f.HasField("at") else None)
-                for f in s.failures
-            ),
-            prediction_log_queued=s.prediction_log_queued,
-            prediction_log_dropped=s.prediction_log_dropped,
-        )
+        response = self._call(self._admin.GetStatus, admin_pb.GetStatusRequest())
+        return status_from_response(response, self._target.address)
 
     def events(self, after: int = 0, *, follow: bool = False) -> Iterator[Event]:
         """Registry events with id > ``after``; with ``follow``, wait for new ones forever.

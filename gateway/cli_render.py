@@ -14,7 +14,7 @@ from registry import Event, Model, ModelVersion, StageTransition
 from registry.entities import Experiment
 
 if TYPE_CHECKING:
-    from gateway.cli_remote import GatewayStatus, Prediction
+    from gateway.cli_decode import GatewayStatus, Prediction
 
 # What ExperimentInfo carries over gRPC: JSON output leaves the rest (the arms' sha256,
 # tau2, final_results) out, so that local and --server output are identical.
@@ -28,8 +28,6 @@ _EXPERIMENT_FIELDS = (
     "end_reason",
     "winner",
 )
-# Which way is better, per metric (gateway.stats.metrics; a test keeps them equal).
-LOWER_IS_BETTER = frozenset({"squared_error", "absolute_error"})
 
 
 def to_plain(obj: Any) -> Any:
@@ -118,14 +116,30 @@ def size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
-def _number(value: Any) -> str:
+def number(value: Any) -> str:
+    """A value as shown in views: floats to 6 significant digits.
+
+    >>> number(1 / 3), number(7)
+    ('0.333333', '7')
+    """
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
 
 
+def key_values(rows: Sequence[tuple[str, object]], width: int | None = None) -> str:
+    """One ``key  value`` line per row, the values aligned at ``width`` (default: widest key).
+
+    >>> print(key_values([("name", "a"), ("version", "1.0.0")]))
+    name     a
+    version  1.0.0
+    """
+    width = max(len(k) for k, _ in rows) if width is None else width
+    return "\n".join(f"{k.ljust(width)}  {value}" for k, value in rows)
+
+
 def _pairs(mapping: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={_number(v)}" for k, v in mapping.items()) or "-"
+    return ", ".join(f"{k}={number(v)}" for k, v in mapping.items()) or "-"
 
 
 def render_models(models: Sequence[Model]) -> str:
@@ -196,8 +210,7 @@ def render_version(v: ModelVersion) -> str:
     ]
     if labels:
         fields.insert(5, ("class labels", ", ".join(str(c) for c in labels)))
-    width = max(len(k) for k, _ in fields)
-    return "\n".join(f"{k.ljust(width)}  {value}" for k, value in fields)
+    return key_values(fields)
 
 
 def render_history(name: str, transitions: Sequence[StageTransition]) -> str:
@@ -295,156 +308,5 @@ def render_prediction(p: Prediction) -> str:
         ]
     else:
         headers = ["ROW", "VALUE"]
-        rows = [[i, _number(r.value)] for i, r in enumerate(p.rows)]
+        rows = [[i, number(r.value)] for i, r in enumerate(p.rows)]
     return f"{head}\n{table(headers, rows)}"
-
-
-def _subject(e: Experiment) -> str:
-    spec = e.spec
-    name = f" {spec.name!r}" if spec.name else ""
-    return (
-        f"experiment {e.id}{name} on {spec.model}: control {spec.control_version}, "
-        f"treatment {spec.treatment_version}"
-    )
-
-
-def render_experiment_created(e: Experiment, *, remote: bool) -> str:
-    """What `experiments create` prints."""
-    spec = e.spec
-    lines = [
-        f"created {_subject(e)} ({e.state.value})",
-        f"  strategy {_strategy(e)}, metric {_metric(spec.metric)}",
-    ]
-    if e.state.value == "running" and not remote:
-        lines.append("  gateways watching this registry start routing when the change reaches them")
-    lines.append(f"next: galgate experiments show {e.id}")
-    return "\n".join(lines)
-
-
-def render_experiment_moved(e: Experiment, verb: str) -> str:
-    """What `experiments pause|resume|stop` prints."""
-    return f"{verb} {_subject(e)}: now {e.state.value}"
-
-
-def render_experiments(experiments: Sequence[Experiment]) -> str:
-    """The `experiments list` table, oldest first."""
-    if not experiments:
-        return "no experiments"
-    rows = [
-        [
-            e.id,
-            e.spec.name or "-",
-            e.spec.model,
-            e.spec.control_version,
-            e.spec.treatment_version,
-            e.spec.strategy,
-            e.spec.metric,
-            e.state.value,
-            e.winner or "-",
-            when(e.created_at),
-        ]
-        for e in experiments
-    ]
-    headers = [
-        "ID", "NAME", "MODEL", "CONTROL", "TREATMENT", "STRATEGY", "METRIC", "STATE",
-        "WINNER", "CREATED",
-    ]  # fmt: skip
-    return table(headers, rows)
-
-
-def _strategy(e: Experiment) -> str:
-    spec = e.spec
-    if spec.strategy == "weighted":
-        return f"weighted (treatment share {spec.split:g})"
-    if spec.strategy == "epsilon_greedy":
-        return f"epsilon_greedy (epsilon {spec.epsilon:g})"
-    return spec.strategy
-
-
-def _metric(name: str) -> str:
-    return f"{name} ({'lower' if name in LOWER_IS_BETTER else 'higher'} is better)"
-
-
-def _interval(low: float, high: float, confidence: float) -> str:
-    level = f"{confidence * 100:g}% CI"
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{level} not defined yet (needs 2+ outcomes per arm, not all equal)"
-    return f"{level} [{_number(low)}, {_number(high)}]"
-
-
-def render_experiment_report(report: ExperimentReport) -> str:
-    """The `experiments show ID` view: configuration, state, per-arm numbers, verdict."""
-    e, r = report.experiment, report.results
-    spec = e.spec
-    ended = e.ended_at is not None
-    head: list[tuple[str, object]] = [
-        ("experiment", f"{e.id}" + (f" ({spec.name})" if spec.name else "")),
-        ("model", spec.model),
-        ("state", e.state.value + (f": {e.end_reason}" if ended and e.end_reason else "")),
-        ("strategy", _strategy(e)),
-        ("metric", _metric(spec.metric)),
-        ("confidence", f"{spec.confidence:g}"),
-        ("min samples", f"{spec.min_samples} outcomes per arm"),
-        ("min effect", _number(spec.min_detectable_effect) if spec.min_detectable_effect else "-"),
-        ("max loss", _number(spec.max_loss) if spec.max_loss else "-"),
-        ("end time", when(spec.end_time)),
-        ("auto-promote", "yes" if spec.auto_promote else "no"),
-        ("created", when(e.created_at)),
-        ("started", when(e.started_at)),
-        ("ended", when(e.ended_at)),
-    ]
-    if spec.description:
-        head.insert(2, ("description", spec.description))
-    arms = table(
-        ["ARM", "VERSION", "PREDICTIONS", "OUTCOMES", "MEAN", "STD"],
-        [
-            [a.arm, a.version, a.predictions, a.outcomes, _mean(a), _std(a)]
-            for a in (r.control, r.treatment)
-        ],
-    )
-    verdict: list[tuple[str, object]] = [
-        (
-            "difference",
-            f"{_number(r.difference)} (treatment - control), "
-            + _interval(r.ci_low, r.ci_high, spec.confidence),
-        ),
-        ("welch p", f"{_number(r.p_value)} (fixed horizon: valid for a single look)"),
-        (
-            "always-valid p",
-            f"{_number(r.sequential_p_value)} (sequential test, "
-            f"{'decisive' if r.sequential_decisive else 'not decisive'})",
-        ),
-        ("effect size", f"{_number(r.effect_size)} (Cohen's d)"),
-        (
-            "required",
-            f"{r.required_samples_per_arm} outcomes per arm"
-            if r.required_samples_per_arm
-            else "- (needs --mde and outcomes with variance)",
-        ),
-        ("winner", _winner(e, r.winner, ended)),
-        ("recommendation", r.recommendation),
-    ]
-    width = max(len(k) for k, _ in (*head, *verdict))
-    lines = [f"{k.ljust(width)}  {v}" for k, v in head]
-    lines += ["", arms, ""]
-    lines += [f"{k.ljust(width)}  {v}" for k, v in verdict]
-    return "\n".join(lines)
-
-
-def _winner(e: Experiment, called: str, ended: bool) -> str:
-    """The recorded winner of an ended experiment (the test's call may differ: a stop
-    records none), else the sequential test's call so far."""
-    if not ended:
-        return called or "-"
-    shown = e.winner or "none"
-    if called and called != e.winner:
-        shown += f" (the sequential test favoured the {called})"
-    return shown
-
-
-def _mean(a: Any) -> str:
-    return _number(a.metric_mean) if a.outcomes else "-"
-
-
-def _std(a: Any) -> str:
-    return _number(a.metric_std) if a.outcomes > 1 else "-"

@@ -299,12 +299,12 @@ async def test_experiments_remote_create_show_stop_match_local_output(
 
 
 def test_experiments_cli_choices_match_what_gateway_and_registry_accept() -> None:
-    from gateway import cli, cli_render
+    from gateway import cli_experiments, cli_render_experiment
     from gateway.routing import STRATEGY_NAMES
     from gateway.stats import METRICS
     from registry import experiments
 
-    assert set(cli.STRATEGIES) == set(STRATEGY_NAMES) == set(experiments.STRATEGIES)
-    assert set(cli.METRICS) == set(METRICS) == set(experiments.METRICS)
+    assert set(cli_experiments.STRATEGIES) == set(STRATEGY_NAMES) == set(experiments.STRATEGIES)
+    assert set(cli_experiments.METRICS) == set(METRICS) == set(experiments.METRICS)
     lower = {name for name, metric in METRICS.items() if metric.direction < 0}
-    assert lower == cli_render.LOWER_IS_BETTER
+    assert lower == cli_render_experiment.LOWER_IS_BETTER

@@ -176,8 +176,8 @@ def test_parity_mismatch_describe_names_probabilities() -> None:
 def test_convert_model_fitted_on_named_columns_uses_its_feature_names(
     regression_data, kind: str
 ) -> None:
-    pd = pytest.importorskip("pandas")
     import lightgbm
+    import pandas as pd
     import xgboost
 
     X, y = regression_data
