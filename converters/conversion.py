@@ -188,7 +188,10 @@ def convert(
         value_output=None if is_classifier else "variable",
     )
     embed_signature(proto, signature)
-    data = proto.SerializeToString()
+    # skl2onnx names each graph with a random uuid; a fixed name makes the same fitted
+    # model convert to the same bytes, so its artifact (content-addressed) is stored once.
+    proto.graph.name = "galgate"
+    data = proto.SerializeToString(deterministic=True)
     validate_onnx(data, max_bytes=len(data), expected=signature)
     report = check_parity(model, data, signature, X, tolerance)
     return Conversion(

@@ -328,3 +328,11 @@ def test_convert_supported_estimator_records_json_safe_metadata(converted: Conve
     final = getattr(converted.model, "steps", [[None, converted.model]])[-1][1]
     if hasattr(final, "feature_importances_") or hasattr(final, "coef_"):
         assert conversion.feature_importance
+
+
+def test_convert_same_model_twice_gives_identical_bytes(regression_data) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    X, y = regression_data
+    model = LinearRegression().fit(X, y)
+    assert convert(model, X).onnx_bytes == convert(model, X).onnx_bytes
