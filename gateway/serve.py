@@ -74,6 +74,13 @@ def run(settings: Settings, workers: int = 1) -> int:
     if settings.listen.endswith(":0"):
         print("galgate: error: --workers needs a fixed port, not :0", file=sys.stderr)
         return 2
+    if settings.metrics_listen:
+        print(
+            "galgate: error: --metrics-listen serves one process's metrics; it cannot be "
+            "combined with --workers > 1",
+            file=sys.stderr,
+        )
+        return 2
     if settings.demo:  # create the demo once, before workers race to do it
         asyncio.run(_prepare_demo(settings))
     worker_settings = Settings(**{**_fields(settings), "demo": False})
