@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,3 +184,66 @@ def make_bench_model(trees: int, features: int, classes: int, rows: int = 1000) 
         X=X,
         versions=(prepared[0], prepared[1]),
     )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (for a server that does not announce its own)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+async def register_bench_versions(url: str, bench: BenchModel, versions: Sequence[str]) -> None:
+    """Register ``bench``'s two versions at ``url``: ``versions[0]`` production, the other staging.
+
+    Args:
+        url: the registry's SQLAlchemy URL (created if new).
+        bench: the model, from :func:`make_bench_model`.
+        versions: two version strings, in the order of ``bench.versions``.
+    """
+    from gateway.registration import register_prepared
+    from registry import Stage
+    from registry.repository import Registry
+
+    registry = await Registry.open(url)
+    try:
+        for version, prepared in zip(versions, bench.versions, strict=True):
+            await register_prepared(registry, bench.name, prepared, version=version, actor="bench")
+            await registry.transition(bench.name, version, Stage.STAGING, actor="bench")
+        await registry.transition(bench.name, versions[0], Stage.PRODUCTION, actor="bench")
+    finally:
+        await registry.close()
+
+
+@asynccontextmanager
+async def temp_postgres_database(admin_dsn: str) -> AsyncIterator[str]:
+    """Create a uniquely named PostgreSQL database, yield its asyncpg URL, drop it after.
+
+    Args:
+        admin_dsn: a libpq URL of a database to connect to for CREATE/DROP DATABASE.
+
+    Yields:
+        ``postgresql+asyncpg://…/galgate_bench_<random>``; raises OSError when the server
+        is unreachable.
+    """
+    import uuid
+
+    import asyncpg
+
+    name = f"galgate_bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    host_part = admin_dsn.split("://", 1)[1].rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+asyncpg://{host_part}/{name}"
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()

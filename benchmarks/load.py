@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -125,4 +126,122 @@ async def measure_round(target: str, pid: int, one_row, batch, counts: Counts) -
         cpu_us_per_request=cpu_used / counts.concurrent * 1e6,
         batch_rows_per_s=counts.batch_calls * counts.batch_rows / batch_wall,
         stream_msgs_per_s=counts.stream / stream_wall,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeLoadResult:
+    """One concurrent Predict run with outcome traffic (outcome counts are within the run)."""
+
+    latencies_s: tuple[float, ...]
+    wall_s: float
+    server_cpu_s: float  # the server process's CPU seconds over the run
+    arms: dict[str, int]  # Predict responses by arm ("production", "control", "treatment")
+    outcomes_acked: int  # outcomes acknowledged before the last Predict returned
+    outcome_rpcs: int  # outcome RPCs acknowledged before the last Predict returned
+    outcome_failures: int  # outcome RPCs that failed (any status)
+    outcomes_unsent: int  # predictions whose outcome was not sent (never sent afterwards)
+
+
+async def concurrent_with_outcomes(
+    stub: pb_grpc.PredictionServiceStub,
+    request,
+    calls: int,
+    workers: int,
+    *,
+    pid: int,
+    outcome_batch: int,
+    outcome_value: Callable[[], float],
+) -> OutcomeLoadResult:
+    """``calls`` Predicts from ``workers`` tasks while one more task reports their outcomes.
+
+    Args:
+        stub: the gateway's PredictionService.
+        request: the PredictRequest every call sends.
+        calls: Predict calls in all.
+        workers: concurrent Predict tasks.
+        pid: the server's process id, for its CPU time over the run.
+        outcome_batch: 0: no outcomes; 1: one ``RecordOutcome`` per prediction, one after
+            another; N > 1: one ``RecordOutcomes`` of N outcomes each time N predictions
+            are waiting. The outcome task sends as fast as the server acknowledges; what
+            it has not sent when the last Predict returns is never sent.
+        outcome_value: returns the realised value of one prediction.
+
+    Returns:
+        Latencies and wall time of the Predict calls only, and what the outcome task did.
+    """
+    latencies: list[float] = []
+    arms: dict[str, int] = {}
+    ids: list[str] = []
+    wake = asyncio.Event()
+    done = False
+    remaining = calls
+    acked = rpcs = failures = 0
+    clock = time.perf_counter
+
+    async def send(chunk: list[str]) -> None:
+        nonlocal acked, rpcs, failures
+        try:
+            if len(chunk) == 1:
+                await stub.RecordOutcome(
+                    pb.RecordOutcomeRequest(prediction_id=chunk[0], value=outcome_value()),
+                    timeout=CALL_TIMEOUT,
+                )
+            else:
+                items = [
+                    pb.RecordOutcomeRequest(prediction_id=pid, value=outcome_value())
+                    for pid in chunk
+                ]
+                await stub.RecordOutcomes(
+                    pb.RecordOutcomesRequest(outcomes=items), timeout=CALL_TIMEOUT
+                )
+        except grpc.aio.AioRpcError:
+            failures += 1
+            return
+        if not done:
+            acked += len(chunk)
+            rpcs += 1
+
+    async def reporter() -> None:
+        while not done:
+            if len(ids) < outcome_batch:
+                wake.clear()
+                await wake.wait()
+                continue
+            chunk = ids[:outcome_batch]
+            del ids[:outcome_batch]
+            await send(chunk)
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            start = clock()
+            response = await stub.Predict(request, timeout=CALL_TIMEOUT)
+            latencies.append(clock() - start)
+            arms[response.arm] = arms.get(response.arm, 0) + 1
+            if outcome_batch:
+                ids.append(response.prediction_id)
+                if len(ids) >= outcome_batch:
+                    wake.set()
+
+    task = asyncio.create_task(reporter()) if outcome_batch else None
+    cpu_before = cpu_seconds(pid)
+    start = clock()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    wall = clock() - start
+    cpu_used = cpu_seconds(pid) - cpu_before
+    done = True
+    if task is not None:
+        wake.set()
+        await task  # lets an outcome RPC in flight finish; it is not counted
+    return OutcomeLoadResult(
+        latencies_s=tuple(latencies),
+        wall_s=wall,
+        server_cpu_s=cpu_used,
+        arms=arms,
+        outcomes_acked=acked,
+        outcome_rpcs=rpcs,
+        outcome_failures=failures,
+        outcomes_unsent=len(ids),
     )

@@ -38,7 +38,9 @@ class OutcomeStore(Protocol):
     """What the recorder needs from the registry."""
 
     async def write_predictions(self, records: Sequence[PredictionRecord]) -> int: ...
-    async def get_prediction(self, prediction_id: str) -> PredictionRecord | None: ...
+    async def get_predictions(
+        self, prediction_ids: Sequence[str]
+    ) -> dict[str, PredictionRecord]: ...
     async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> list[bool]: ...
     async def get_experiment(self, experiment_id: int) -> Experiment: ...
 
@@ -144,18 +146,18 @@ class OutcomeRecorder:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait
         while True:
-            still = []
+            stored_ids = []
             for pid in missing:
                 record = self._pending.get(pid) if self._pending is not None else None
                 if record is not None:
-                    unwritten[pid] = record
+                    unwritten[pid] = found[pid] = record
                 else:
-                    record = await self._store.get_prediction(pid)
-                if record is None:
-                    still.append(pid)
-                else:
-                    found[pid] = record
-            missing = still
+                    stored_ids.append(pid)
+            # One query for the rest, not one per id: outcomes usually arrive after the
+            # log writer has stored their predictions.
+            stored = await self._store.get_predictions(stored_ids) if stored_ids else {}
+            found.update(stored)
+            missing = [pid for pid in stored_ids if pid not in stored]
             if not missing:
                 break
             remaining = deadline - loop.time()

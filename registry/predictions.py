@@ -105,6 +105,21 @@ async def get_prediction(session: AsyncSession, prediction_id: str) -> Predictio
     return None if row is None else row.to_entity()
 
 
+async def get_predictions(
+    session: AsyncSession, prediction_ids: Sequence[str]
+) -> dict[str, PredictionRecord]:
+    """The stored predictions among ``prediction_ids``, by id (absent ids are left out)."""
+    found: dict[str, PredictionRecord] = {}
+    unique = list(dict.fromkeys(prediction_ids))
+    for start in range(0, len(unique), _LOOKUP_CHUNK):
+        chunk = unique[start : start + _LOOKUP_CHUNK]
+        rows = await session.scalars(
+            select(PredictionRow).where(PredictionRow.prediction_id.in_(chunk))
+        )
+        found.update((row.prediction_id, row.to_entity()) for row in rows)
+    return found
+
+
 def _check_outcome(outcome: OutcomeRecord) -> None:
     if not isinstance(outcome, OutcomeRecord):
         raise InvalidArgumentError(f"expected an OutcomeRecord, got {type(outcome).__name__}")

@@ -917,6 +917,14 @@ class Registry:
         async with self._read() as session:
             return await predictions.get_prediction(session, prediction_id)
 
+    async def get_predictions(self, prediction_ids: Sequence[str]) -> dict[str, PredictionRecord]:
+        """The logged predictions among ``prediction_ids``, by id, in one read.
+
+        Ids not (or not yet) stored are absent from the result.
+        """
+        async with self._read() as session:
+            return await predictions.get_predictions(session, prediction_ids)
+
     async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> list[bool]:
         """Store outcomes exactly once, all or nothing, durable when this returns.
 

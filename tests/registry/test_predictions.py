@@ -247,3 +247,11 @@ async def test_arm_aggregates_without_data_are_zero(registry: Registry) -> None:
         )
     with pytest.raises(ExperimentNotFoundError):
         await registry.arm_aggregates(exp.id + 100)
+
+
+async def test_get_predictions_returns_stored_ones_by_id(registry: Registry) -> None:
+    await registry.write_predictions([make_prediction(f"g{i}") for i in range(5)])
+    found = await registry.get_predictions(["g1", "g3", "missing", "g1"])
+    assert sorted(found) == ["g1", "g3"]
+    assert found["g3"] == await registry.get_prediction("g3")
+    assert await registry.get_predictions([]) == {}
