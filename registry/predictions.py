@@ -157,10 +157,11 @@ async def get_predictions(
     unique = list(dict.fromkeys(prediction_ids))
     for start in range(0, len(unique), _LOOKUP_CHUNK):
         chunk = unique[start : start + _LOOKUP_CHUNK]
-        rows = await session.scalars(
-            select(PredictionRow).where(PredictionRow.prediction_id.in_(chunk))
+        # Core rows, not ORM instances: outcomes look up hundreds of these per second.
+        rows = await session.execute(
+            select(_PREDICTIONS).where(_PREDICTIONS.c.prediction_id.in_(chunk))
         )
-        found.update((row.prediction_id, row.to_entity()) for row in rows)
+        found.update((row.prediction_id, PredictionRecord(**row._mapping)) for row in rows)
     return found
 
 
