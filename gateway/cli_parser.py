@@ -52,8 +52,10 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 
     root = _Parser(
         prog="galgate",
-        description="Manage the galgate model registry: register ONNX-converted models, "
-        "move versions between stages, read the audit trail.",
+        description="galgate, the model gateway: serve ONNX models over gRPC, register "
+        "and promote versions, run A/B experiments, read the audit trail. Commands work "
+        "on the registry database (--db) or, where they take --server, through a running "
+        "gateway.",
     )
     _add_common(root, default_db, default_actor, suppress=False)
     common = _Parser(add_help=False)
