@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from bisect import bisect_left
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 # Predict latencies on this hardware sit between ~100 µs and a few ms.
 _LATENCY_BUCKETS = (
@@ -21,24 +25,72 @@ _LATENCY_BUCKETS = (
 )
 
 
+class VersionStats:
+    """Predict latency and rows of one served version: plain counters, no lock.
+
+    Every update happens on the event loop thread; a scrape (another thread) reads them
+    without a lock, so one scrape may see a count and a sum one request apart.
+
+    >>> stats = VersionStats("m", "1.0.0")
+    >>> stats.observe(0.0003, rows=2); stats.observe(2.0, rows=1)
+    >>> stats.count, stats.rows, stats.buckets[2], stats.buckets[-1]
+    (2, 3, 1, 1)
+    """
+
+    __slots__ = ("buckets", "count", "model", "rows", "sum", "version")
+
+    def __init__(self, model: str, version: str) -> None:
+        self.model = model
+        self.version = version
+        self.buckets = [0] * (len(_LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.count = 0
+        self.sum = 0.0
+        self.rows = 0
+
+    def observe(self, seconds: float, rows: int) -> None:
+        """Count one answered request of ``rows`` rows that took ``seconds``."""
+        self.buckets[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        self.count += 1
+        self.sum += seconds
+        self.rows += rows
+
+
+class _VersionCollector(Collector):
+    """Exports every VersionStats as a histogram and a counter at scrape time."""
+
+    def __init__(self, stats: dict[tuple[str, str], VersionStats]) -> None:
+        self._stats = stats
+
+    def collect(self):
+        latency = HistogramMetricFamily(
+            "galgate_predict_latency_seconds",
+            "Model run time per request (decode to encode), by served version.",
+            labels=("model", "version"),
+        )
+        rows = CounterMetricFamily(
+            "galgate_predict_rows",
+            "Rows predicted, by served version.",
+            labels=("model", "version"),
+        )
+        for stats in list(self._stats.values()):
+            labels = (stats.model, stats.version)
+            cumulative, buckets = 0, []
+            for bound, n in zip((*_LATENCY_BUCKETS, float("inf")), stats.buckets, strict=True):
+                cumulative += n
+                buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+            latency.add_metric(labels, buckets, sum_value=stats.sum)
+            rows.add_metric(labels, stats.rows)
+        yield latency
+        yield rows
+
+
 class Metrics:
     """Every metric the gateway exports, on its own registry (one per server built)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.predict_latency = Histogram(
-            "galgate_predict_latency_seconds",
-            "Model run time per request (decode to encode), by served version.",
-            ("model", "version"),
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.predict_rows = Counter(
-            "galgate_predict_rows_total",
-            "Rows predicted, by served version.",
-            ("model", "version"),
-            registry=self.registry,
-        )
+        self._versions: dict[tuple[str, str], VersionStats] = {}
+        self.registry.register(_VersionCollector(self._versions))
         self.rpc_errors = Counter(
             "galgate_rpc_errors_total",
             "RPCs ended with a non-OK status, by method and status code.",
@@ -87,12 +139,13 @@ class Metrics:
             registry=self.registry,
         )
 
-    def version_children(self, model: str, version: str) -> tuple[object, object]:
-        """The (latency histogram, rows counter) children of one version, bound once."""
-        return (
-            self.predict_latency.labels(model, version),
-            self.predict_rows.labels(model, version),
-        )
+    def version_stats(self, model: str, version: str) -> VersionStats:
+        """The stats object of one version, made once and kept (a reload reuses it)."""
+        key = (model, version)
+        stats = self._versions.get(key)
+        if stats is None:
+            stats = self._versions[key] = VersionStats(model, version)
+        return stats
 
     def serve_http(self, listen: str) -> int:
         """Serve /metrics over HTTP on HOST:PORT (port 0: any free port); returns the port."""

@@ -31,9 +31,8 @@ class LoadedModel:
     class_labels: tuple[str, ...]
     _sorted_labels: np.ndarray | None
     _output_names: tuple[str, ...]
-    # Prometheus children (latency histogram, rows counter), bound when the pool adopts it.
-    latency: object | None = None
-    rows: object | None = None
+    # Latency/rows counters (gateway.metrics.VersionStats), bound when the pool adopts it.
+    stats: object | None = None
 
     @classmethod
     def build(cls, name: str, version: str, sha256: str, signature: Signature, session: object):

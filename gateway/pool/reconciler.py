@@ -211,9 +211,10 @@ class Pool:
         )
 
     def _adopt(self, model: LoadedModel) -> LoadedModel:
-        """Bind the version's metric children once, so Predict does no label lookup."""
-        latency, rows = self.metrics.version_children(model.name, model.version)
-        return dataclasses.replace(model, latency=latency, rows=rows)
+        """Bind the version's metric counters once, so Predict does no label lookup."""
+        return dataclasses.replace(
+            model, stats=self.metrics.version_stats(model.name, model.version)
+        )
 
     def _prune(self, serving: set[tuple[str, str]]) -> None:
         """Unload versions beyond the retained count per model (never a serving one)."""

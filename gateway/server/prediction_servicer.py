@@ -71,9 +71,8 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
             experiment_id=served.experiment_id,
             request_id=request.request_id,
         )
-        if model.latency is not None:
-            model.latency.observe(time.perf_counter() - started)
-            model.rows.inc(x.shape[0])
+        if model.stats is not None:
+            model.stats.observe(time.perf_counter() - started, x.shape[0])
         self._log.append(served, request.routing_key, x, outputs, prediction_id, started)
         return response
 
