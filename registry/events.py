@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.db import lock_for_ordering
@@ -57,3 +57,8 @@ async def append_event(
             text("SELECT pg_notify(:channel, :id)"), {"channel": NOTIFY_CHANNEL, "id": str(row.id)}
         )
     return row
+
+
+async def max_event_id(session: AsyncSession) -> int:
+    """Return the id of the newest event in the session's snapshot, or 0 when there is none."""
+    return int(await session.scalar(select(func.coalesce(func.max(EventRow.id), 0))))

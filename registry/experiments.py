@@ -27,9 +27,9 @@ from registry.errors import (
     ExperimentPreconditionError,
     InvalidArgumentError,
     ModelNotFoundError,
-    VersionNotFoundError,
 )
 from registry.events import EXPERIMENT_CHANGED, append_event
+from registry.lookups import model_row, version_row
 from registry.schema import (
     ExperimentRow,
     ExperimentTransitionRow,
@@ -263,21 +263,7 @@ def _no_json(value: Any) -> Any:
 async def _model(session: AsyncSession, name: str) -> ModelRow:
     """The model row, locked until the transaction ends (PostgreSQL; SQLite's writer is
     already exclusive). Every experiment change locks its model first: one lock order."""
-    row = await session.scalar(select(ModelRow).where(ModelRow.name == name).with_for_update())
-    if row is None:
-        raise ModelNotFoundError(name)
-    return row
-
-
-async def _version(session: AsyncSession, model: ModelRow, version: str) -> ModelVersionRow:
-    row = await session.scalar(
-        select(ModelVersionRow).where(
-            ModelVersionRow.model_id == model.id, ModelVersionRow.version == version
-        )
-    )
-    if row is None:
-        raise VersionNotFoundError(model.name, version)
-    return row
+    return await model_row(session, name, lock=True)
 
 
 async def get(session: AsyncSession, experiment_id: int, *, lock: bool = False) -> ExperimentRow:
@@ -418,8 +404,8 @@ async def create(
     at = utcnow()
     columns = spec_columns(spec, now=at)
     model = await _model(session, spec.model)
-    control = await _version(session, model, spec.control_version)
-    treatment = await _version(session, model, spec.treatment_version)
+    control = await version_row(session, model, spec.control_version)
+    treatment = await version_row(session, model, spec.treatment_version)
     _check_usable(model.name, control, treatment)
     state = _R if start else _C
     if start:

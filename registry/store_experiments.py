@@ -1,0 +1,161 @@
+"""Registry A/B experiment methods, each one transaction over ``registry.experiments``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from registry import experiments
+from registry.entities import Experiment, ExperimentSpec, ExperimentState, ExperimentTransition
+from registry.store import Store
+
+
+class ExperimentStore(Store):
+    """Create, read and move experiments; each method is one transaction."""
+
+    async def create_experiment(
+        self,
+        spec: ExperimentSpec,
+        *,
+        actor: str = "unknown",
+        reason: str = "",
+        start: bool = True,
+    ) -> Experiment:
+        """Create an A/B experiment between two versions of one model.
+
+        Args:
+            spec: the configuration: model, control and treatment versions, strategy
+                (``experiments.STRATEGIES``), metric (``experiments.METRICS``), split
+                (treatment share, 0 < split < 1), epsilon (0..1), confidence (0 < c < 1),
+                min_samples (>= 1), min_detectable_effect (>= 0), max_loss (None or > 0),
+                end_time (None or tz-aware, in the future).
+            actor: who (audit trail).
+            reason: why (audit trail).
+            start: create it running (``started_at`` set) rather than created.
+
+        Returns:
+            The stored experiment.
+
+        Raises:
+            InvalidArgumentError: a spec value out of range (the message names the field
+                and what is allowed).
+            ModelNotFoundError, VersionNotFoundError: unknown model or version.
+            ExperimentPreconditionError: the versions are the same, archived, or take
+                different features.
+            ExperimentConflictError: ``start`` and the model already has a running or
+                paused experiment (named in the error); the database enforces this too.
+        """
+        async with self._write() as session:
+            row = await experiments.create(session, spec, actor=actor, reason=reason, start=start)
+            return row.to_entity()
+
+    async def get_experiment(self, experiment_id: int) -> Experiment:
+        """Return one experiment.
+
+        Raises:
+            ExperimentNotFoundError: no experiment has that id.
+        """
+        async with self._read() as session:
+            return (await experiments.get(session, experiment_id)).to_entity()
+
+    async def list_experiments(
+        self,
+        *,
+        model: str | None = None,
+        states: Iterable[ExperimentState | str] | None = None,
+    ) -> list[Experiment]:
+        """Return experiments ordered by id.
+
+        Args:
+            model: only this model's experiments (None: all models).
+            states: only experiments in these states (None: all states).
+
+        Returns:
+            The experiments, oldest first.
+
+        Raises:
+            ModelNotFoundError: ``model`` is not registered.
+            InvalidArgumentError: an unknown state name.
+        """
+        async with self._read() as session:
+            rows = await experiments.list_rows(session, model=model, states=states)
+            return [r.to_entity() for r in rows]
+
+    async def experiment_history(self, experiment_id: int) -> list[ExperimentTransition]:
+        """Return an experiment's audit trail: its creation and every state change.
+
+        Raises:
+            ExperimentNotFoundError: no experiment has that id.
+        """
+        async with self._read() as session:
+            return [r.to_entity() for r in await experiments.history(session, experiment_id)]
+
+    async def transition_experiment(
+        self,
+        experiment_id: int,
+        to: ExperimentState | str,
+        *,
+        actor: str = "unknown",
+        reason: str = "",
+        winner: str = "",
+        final_results: Mapping[str, Any] | None = None,
+    ) -> Experiment:
+        """Move an experiment to another state.
+
+        Allowed: created -> running | stopped; running -> paused | completed | stopped;
+        paused -> running | completed | stopped. Completed and stopped are final. The move
+        is checked against the state read under lock, so of two writers racing to end an
+        experiment exactly one succeeds.
+
+        Args:
+            experiment_id: the experiment.
+            to: target state (an ExperimentState or its string value).
+            actor: who (audit trail).
+            reason: why (audit trail; stored as ``end_reason`` when the move ends it).
+            winner: "control", "treatment" or "" — only on completed/stopped.
+            final_results: JSON-serializable results — only on completed/stopped.
+
+        Returns:
+            The experiment after the move.
+
+        Raises:
+            ExperimentNotFoundError: unknown id.
+            InvalidArgumentError: unknown state or winner, non-JSON results, or results on
+                a move that does not end the experiment.
+            ExperimentPreconditionError: the move is not allowed from the current state
+                (message names both and the allowed targets), or, to running, a version is
+                archived.
+            ExperimentConflictError: starting it while another experiment of the model is
+                running or paused.
+        """
+        target = experiments.parse_state(to)
+        async with self._write() as session:
+            row = await experiments.transition(
+                session,
+                experiment_id,
+                target,
+                actor=actor,
+                reason=reason,
+                winner=winner,
+                final_results=final_results,
+            )
+            return row.to_entity()
+
+    async def set_experiment_tau2(self, experiment_id: int, tau2: float) -> Experiment:
+        """Fix the sequential test's mixing variance τ² once: the first writer wins.
+
+        Monitor state, not an admin change: no audit row or event is written.
+
+        Args:
+            experiment_id: the experiment.
+            tau2: the value to store if none is stored yet (finite, > 0).
+
+        Returns:
+            The experiment with the stored τ² (this call's or an earlier writer's).
+
+        Raises:
+            ExperimentNotFoundError: unknown id.
+            InvalidArgumentError: ``tau2`` not finite and > 0.
+        """
+        async with self._write() as session:
+            return (await experiments.set_tau2(session, experiment_id, tau2)).to_entity()

@@ -1,0 +1,365 @@
+"""Registry writes to model versions: register, stage transitions, archive, rollback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import artifacts, naming, stages
+from registry.entities import ModelVersion, Stage, VersionSpec
+from registry.errors import ConflictError, InvalidArgumentError, InvalidStageTransitionError
+from registry.events import STAGE_CHANGED, VERSION_REGISTERED, append_event
+from registry.lookups import model_row, production_row, version_row
+from registry.schema import ModelRow, ModelVersionRow, StageTransitionRow, utcnow
+from registry.specs import spec_columns
+from registry.store import Store
+
+_PRODUCTION_INDEX = "uq_model_versions_one_production"
+_VERSION_UNIQUE = "uq_model_versions_model_version"
+# SQLite names columns, not indexes, in its messages.
+_SQLITE_PRODUCTION = "UNIQUE constraint failed: model_versions.model_id"
+_SQLITE_VERSION_UNIQUE = "UNIQUE constraint failed: model_versions.model_id, model_versions.version"
+
+
+def _constraint_of(exc: IntegrityError) -> str:
+    """Best-effort name of the violated constraint or index, for choosing a message."""
+    orig = exc.orig
+    name = getattr(getattr(orig, "__cause__", None), "constraint_name", None)
+    name = name or getattr(orig, "constraint_name", None)
+    return name or str(orig)
+
+
+def _subject(name: str, version: str) -> str:
+    return f"model {name!r} version {version!r}"
+
+
+async def _flush(session: AsyncSession, name: str, version: str) -> None:
+    """Flush, turning the production-index and duplicate-version violations into
+    ConflictError with a message that says which rule was hit."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        constraint = _constraint_of(exc)
+        if constraint in (_PRODUCTION_INDEX, _SQLITE_PRODUCTION):
+            raise ConflictError(
+                f"model {name!r} already has a production version (another change was "
+                f"committed concurrently); {version!r} was not promoted"
+            ) from exc
+        if constraint in (_VERSION_UNIQUE, _SQLITE_VERSION_UNIQUE):
+            raise ConflictError(f"{_subject(name, version)} is already registered") from exc
+        raise ConflictError(
+            f"the change to {_subject(name, version)} conflicts with stored data: {exc.orig}"
+        ) from exc
+
+
+async def _move(
+    session: AsyncSession,
+    row: ModelVersionRow,
+    to: Stage,
+    *,
+    actor: str,
+    reason: str,
+    kind: str,
+    at: datetime,
+) -> None:
+    """Change a version's stage and append its audit row and event; flush."""
+    from_stage = row.stage
+    row.stage = to.value
+    row.updated_at = at
+    await _flush(session, row.model.name, row.version)
+    session.add(
+        StageTransitionRow(
+            model_version_id=row.id,
+            from_stage=from_stage,
+            to_stage=to.value,
+            actor=actor,
+            reason=reason,
+            kind=kind,
+            at=at,
+        )
+    )
+    await append_event(
+        session,
+        STAGE_CHANGED,
+        row.model.name,
+        row.version,
+        {"from": from_stage, "to": to.value, "kind": kind},
+        at=at,
+    )
+
+
+async def _ensure_model(session: AsyncSession, name: str, at: datetime) -> ModelRow:
+    """Insert the model row if absent (race-free), then lock and return it."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(ModelRow)
+        .values(name=name, created_at=at)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return await model_row(session, name, lock=True)
+
+
+def _stage(to: Stage | str) -> Stage:
+    try:
+        return Stage(to)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Stage)
+        raise InvalidArgumentError(f"unknown stage {to!r}; expected one of {allowed}") from None
+
+
+class VersionStore(Store):
+    """Writes to model versions; each method is one write transaction that locks the model."""
+
+    async def register_version(
+        self,
+        name: str,
+        spec: VersionSpec,
+        artifact: bytes,
+        *,
+        profile: bytes | None = None,
+        version: str | None = None,
+        actor: str = "unknown",
+        reason: str = "",
+        validate: Callable[[bytes], object] | None = None,
+    ) -> ModelVersion:
+        """Register a new version in stage development, with its artifact, all or nothing.
+
+        Args:
+            name: model name (``naming.NAME_PATTERN``); the model is created if new.
+            spec: the version's metadata.
+            artifact: the model bytes; stored once per distinct sha256.
+            profile: the reference profile bytes, stored with the version, or None.
+            version: explicit semantic version; default ``1.0.0`` for a new model, else
+                the highest existing version with patch + 1.
+            actor: who registers (audit trail).
+            reason: why (audit trail).
+            validate: called with ``artifact`` in a worker thread inside the transaction,
+                before commit; if it raises, nothing is written and the error propagates.
+
+        Returns:
+            The registered version.
+
+        Raises:
+            InvalidArgumentError: bad name, version, spec or empty artifact.
+            ConflictError: that version already exists.
+        """
+        naming.check_name(name)
+        if version is not None:
+            naming.check_version(version)
+        if not isinstance(artifact, bytes | bytearray | memoryview) or len(artifact) == 0:
+            raise InvalidArgumentError("artifact must be non-empty bytes")
+        artifact = bytes(artifact)
+        if profile is not None:
+            profile = bytes(profile)
+        columns = spec_columns(spec)
+        sha256 = artifacts.sha256_hex(artifact)
+
+        async with self._write() as session:
+            at = utcnow()
+            model = await _ensure_model(session, name, at)
+            existing = list(
+                await session.scalars(
+                    select(ModelVersionRow.version).where(ModelVersionRow.model_id == model.id)
+                )
+            )
+            if version is None:
+                version = naming.next_version(existing)
+            elif version in existing:
+                raise ConflictError(f"{_subject(name, version)} is already registered")
+            await artifacts.put_artifact(session, artifact, sha256)
+            row = ModelVersionRow(
+                model=model,
+                version=version,
+                stage=Stage.DEVELOPMENT.value,
+                sha256=sha256,
+                size=len(artifact),
+                profile=profile,
+                profile_size=None if profile is None else len(profile),
+                created_at=at,
+                updated_at=at,
+                **columns,
+            )
+            session.add(row)
+            await _flush(session, name, version)
+            session.add(
+                StageTransitionRow(
+                    model_version_id=row.id,
+                    from_stage=None,
+                    to_stage=Stage.DEVELOPMENT.value,
+                    actor=actor,
+                    reason=reason,
+                    kind="register",
+                    at=at,
+                )
+            )
+            await session.flush()
+            if validate is not None:
+                await asyncio.to_thread(validate, artifact)
+            await append_event(
+                session,
+                VERSION_REGISTERED,
+                name,
+                version,
+                {"stage": Stage.DEVELOPMENT.value, "sha256": sha256, "size": len(artifact)},
+                at=at,
+            )
+            return row.to_entity()
+
+    async def transition(
+        self,
+        name: str,
+        version: str,
+        to: Stage,
+        *,
+        actor: str = "unknown",
+        reason: str = "",
+        force: bool = False,
+        kind: str = "transition",
+    ) -> ModelVersion:
+        """Move a version to another stage.
+
+        Allowed: development -> staging | archived; staging -> production | development |
+        archived; production -> staging | archived (needs ``force``); archived ->
+        development. Promotion to production demotes the current production version to
+        staging in the same transaction (audit kind ``"demote"``).
+
+        Args:
+            name: model name.
+            version: version string.
+            to: target stage (a Stage or its string value).
+            actor: who (audit trail).
+            reason: why (audit trail).
+            force: allow production -> archived, which leaves no production version.
+            kind: audit kind recorded for this move, e.g. ``"transition"``.
+
+        Returns:
+            The version after the move.
+
+        Raises:
+            ModelNotFoundError, VersionNotFoundError: unknown name or version.
+            InvalidStageTransitionError: the move is not allowed (message lists the
+                allowed targets) or needs ``force``.
+            ConflictError: a concurrent change made the move impossible.
+        """
+        target = _stage(to)
+        naming.check_kind(kind)
+        async with self._write() as session:
+            at = utcnow()
+            model = await model_row(session, name, lock=True)
+            row = await version_row(session, model, version)
+            stages.check_transition(
+                Stage(row.stage), target, force=force, subject=_subject(name, version)
+            )
+            if target is Stage.PRODUCTION:
+                current = await production_row(session, model)
+                if current is not None:
+                    await _move(
+                        session,
+                        current,
+                        Stage.STAGING,
+                        actor=actor,
+                        reason=f"replaced in production by {version}"
+                        + (f": {reason}" if reason else ""),
+                        kind="demote",
+                        at=at,
+                    )
+            await _move(session, row, target, actor=actor, reason=reason, kind=kind, at=at)
+            return row.to_entity()
+
+    async def archive(
+        self,
+        name: str,
+        version: str,
+        *,
+        actor: str = "unknown",
+        reason: str = "",
+        force: bool = False,
+    ) -> ModelVersion:
+        """Move a version to archived (``force`` needed when it is in production).
+
+        Args:
+            name: model name.
+            version: version string.
+            actor: who (audit trail).
+            reason: why (audit trail).
+            force: allow archiving the production version.
+
+        Returns:
+            The archived version.
+
+        Raises:
+            InvalidStageTransitionError: already archived, or production without ``force``.
+        """
+        return await self.transition(
+            name, version, Stage.ARCHIVED, actor=actor, reason=reason, force=force
+        )
+
+    async def rollback(
+        self, name: str, *, actor: str = "unknown", reason: str = ""
+    ) -> ModelVersion:
+        """Put the previous production version back into production.
+
+        The previous one is the most recent version, other than the current production
+        version, that the audit trail shows moving to production and that is not archived.
+        It returns to production from staging or development; the current production
+        version (if any) goes to staging. Both moves are recorded with kind ``"rollback"``.
+
+        Args:
+            name: model name.
+            actor: who (audit trail).
+            reason: why (audit trail).
+
+        Returns:
+            The version now in production.
+
+        Raises:
+            ModelNotFoundError: unknown model.
+            InvalidStageTransitionError: no previous production version to go back to.
+        """
+        async with self._write() as session:
+            at = utcnow()
+            model = await model_row(session, name, lock=True)
+            current = await production_row(session, model)
+            candidates = await session.scalars(
+                select(ModelVersionRow)
+                .join(StageTransitionRow, StageTransitionRow.model_version_id == ModelVersionRow.id)
+                .where(
+                    ModelVersionRow.model_id == model.id,
+                    StageTransitionRow.to_stage == Stage.PRODUCTION.value,
+                    ModelVersionRow.stage != Stage.ARCHIVED.value,
+                )
+                .order_by(StageTransitionRow.id.desc())
+            )
+            current_id = None if current is None else current.id
+            previous = next((r for r in candidates if r.id != current_id), None)
+            if previous is None:
+                raise InvalidStageTransitionError(
+                    f"model {name!r} has no previous production version to roll back to"
+                )
+            if current is not None:
+                await _move(
+                    session,
+                    current,
+                    Stage.STAGING,
+                    actor=actor,
+                    reason=reason or f"rolled back to {previous.version}",
+                    kind="rollback",
+                    at=at,
+                )
+            await _move(
+                session,
+                previous,
+                Stage.PRODUCTION,
+                actor=actor,
+                reason=reason or "rollback",
+                kind="rollback",
+                at=at,
+            )
+            return previous.to_entity()
