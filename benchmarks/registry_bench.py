@@ -23,14 +23,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import temp_postgres_database
 from converters import load_session
 from gateway.registration import PreparedVersion, prepare_estimator, register_prepared
 from registry import Stage
@@ -107,27 +106,6 @@ async def _bench_one(
     return timings
 
 
-@asynccontextmanager
-async def _postgres_database(admin_dsn: str) -> AsyncIterator[str]:
-    import asyncpg
-
-    name = f"galgate_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    host_part = admin_dsn.split("://", 1)[1].rsplit("/", 1)[0]
-    try:
-        yield f"postgresql+asyncpg://{host_part}/{name}"
-    finally:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
 async def run(args: argparse.Namespace) -> dict[str, Timings]:
     """Run the benchmark on each database; returns timings by database name."""
     model, X, names = _make_model(args.rows, args.features, args.trees)
@@ -137,7 +115,7 @@ async def run(args: argparse.Namespace) -> dict[str, Timings]:
         results["sqlite"] = await _bench_one(url, model, X, names, args.reps)
     if not args.no_postgres:
         try:
-            async with _postgres_database(args.pg_admin_dsn) as url:
+            async with temp_postgres_database(args.pg_admin_dsn) as url:
                 results["postgresql"] = await _bench_one(url, model, X, names, args.reps)
         except OSError as exc:
             print(f"postgresql skipped: {exc}", file=sys.stderr)
