@@ -6,10 +6,9 @@ import hashlib
 import re
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.db import insert_ignoring
 from registry.errors import CorruptArtifactError, InvalidArgumentError
 from registry.schema import ArtifactRow
 
@@ -69,13 +68,8 @@ async def put_artifact(session: AsyncSession, data: bytes, sha256: str) -> None:
         data: the artifact bytes.
         sha256: their hash, from :func:`sha256_hex`.
     """
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(ArtifactRow)
-        .values(sha256=sha256, data=data, size=len(data))
-        .on_conflict_do_nothing(index_elements=["sha256"])
-    )
-    await session.execute(stmt)
+    stmt = insert_ignoring(session, ArtifactRow, "sha256")
+    await session.execute(stmt.values(sha256=sha256, data=data, size=len(data)))
 
 
 async def get_artifact(session: AsyncSession, sha256: str) -> bytes | None:

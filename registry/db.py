@@ -1,14 +1,17 @@
-"""Engines for the registry database: URL rewriting, SQLite pragmas, write locking, schema."""
+"""Engines for the registry database: URL rewriting, SQLite pragmas, write locking, dialect
+differences, schema."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import Insert, Table, event, inspect, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from registry.errors import InvalidArgumentError, SchemaMismatchError
@@ -158,6 +161,40 @@ async def lock_for_ordering(conn: AsyncConnection, key: int = EVENT_LOCK) -> Non
     """
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def insert_ignoring(session: AsyncSession, table: Table | type[Any], key: str) -> Insert:
+    """``INSERT INTO table ... ON CONFLICT (key) DO NOTHING`` for the session's dialect.
+
+    Args:
+        session: the session the statement will run in.
+        table: a Table or a mapped class.
+        key: the unique column whose conflict is ignored.
+
+    Returns:
+        The statement; add ``.values(...)`` or execute it with a list of parameters.
+    """
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
+def violated_constraint(exc: IntegrityError) -> str:
+    """Best-effort name of the constraint or index ``exc`` violated, for choosing a message.
+
+    PostgreSQL names it (asyncpg's ``constraint_name``); SQLite only says which columns,
+    so there the message itself is returned, e.g. ``UNIQUE constraint failed: t.c``.
+    """
+    orig = exc.orig
+    name = getattr(getattr(orig, "__cause__", None), "constraint_name", None)
+    return name or getattr(orig, "constraint_name", None) or str(orig)
+
+
+def is_nul_in_text(exc: DBAPIError) -> bool:
+    """Tell whether PostgreSQL refused a string because it holds a NUL (``\\x00``) character.
+
+    PostgreSQL text cannot hold NUL (SQLSTATE 22021); SQLite stores it.
+    """
+    return getattr(exc.orig, "sqlstate", None) == "22021"
 
 
 def _has_meta(sync_conn: Connection) -> bool:

@@ -1,4 +1,4 @@
-"""Frozen records the registry hands to its callers; ORM rows never leave the repository."""
+"""Frozen records the registry hands to its callers; ORM rows never leave the registry."""
 
 from __future__ import annotations
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -13,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.db import violated_constraint
 from registry.entities import (
     ExperimentRoute,
     ExperimentSpec,
@@ -26,17 +25,18 @@ from registry.errors import (
     ExperimentNotFoundError,
     ExperimentPreconditionError,
     InvalidArgumentError,
-    ModelNotFoundError,
 )
 from registry.events import EXPERIMENT_CHANGED, append_event
 from registry.lookups import model_row, version_row
 from registry.schema import (
+    MAX_ID,
     ExperimentRow,
     ExperimentTransitionRow,
     ModelRow,
     ModelVersionRow,
     utcnow,
 )
+from registry.values import is_finite_number, json_document
 
 #: Allocation strategies the gateway knows (gateway/routing/factory.py).
 STRATEGIES: tuple[str, ...] = ("random", "weighted", "epsilon_greedy", "thompson_sampling")
@@ -122,7 +122,7 @@ def parse_state(value: ExperimentState | str) -> ExperimentState:
 
 
 def _number(field: str, value: Any, rule: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise InvalidArgumentError(
             f"ExperimentSpec.{field} must be a finite number with {rule}, got {value!r}"
         )
@@ -242,19 +242,7 @@ def check_ending(
         raise InvalidArgumentError(
             f"final_results must be a mapping, got {type(final_results).__name__}"
         )
-    try:
-        # Round trip so the stored value and the returned entity are the same value.
-        return json.loads(json.dumps(final_results, allow_nan=False, default=_no_json))
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"final_results must be JSON-serializable with finite numbers: {exc}"
-        ) from exc
-
-
-def _no_json(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+    return json_document(dict(final_results), "final_results")
 
 
 # -- lookups --------------------------------------------------------------------------
@@ -266,12 +254,25 @@ async def _model(session: AsyncSession, name: str) -> ModelRow:
     return await model_row(session, name, lock=True)
 
 
+def check_id(experiment_id: int) -> None:
+    """Raise unless ``experiment_id`` could name a stored experiment (1..``MAX_ID``).
+
+    Ids arrive as uint64 over gRPC; one the database cannot even bind is simply unknown.
+
+    Raises:
+        ExperimentNotFoundError: the id is out of range.
+    """
+    if not 0 < experiment_id <= MAX_ID:
+        raise ExperimentNotFoundError(experiment_id)
+
+
 async def get(session: AsyncSession, experiment_id: int, *, lock: bool = False) -> ExperimentRow:
     """Return the experiment row (locked FOR UPDATE when ``lock``).
 
     Raises:
         ExperimentNotFoundError: no experiment has that id.
     """
+    check_id(experiment_id)
     stmt = select(ExperimentRow).where(ExperimentRow.id == experiment_id)
     if lock:
         stmt = stmt.with_for_update(of=ExperimentRow).execution_options(populate_existing=True)
@@ -334,14 +335,11 @@ async def _apply(session: AsyncSession, model: ModelRow, change: Callable[[], No
             change()
             await session.flush()
     except IntegrityError as exc:
-        orig = exc.orig
-        name = getattr(getattr(orig, "__cause__", None), "constraint_name", None)
-        name = name or getattr(orig, "constraint_name", None) or str(orig)
-        if name in (_ACTIVE_INDEX, _SQLITE_ACTIVE):
+        if violated_constraint(exc) in (_ACTIVE_INDEX, _SQLITE_ACTIVE):
             active = await _active_id(session, model_id)
             raise ExperimentConflictError(model_name, active) from exc
         raise ConflictError(
-            f"the experiment change on model {model_name!r} conflicts with stored data: {orig}"
+            f"the experiment change on model {model_name!r} conflicts with stored data: {exc.orig}"
         ) from exc
 
 
@@ -457,6 +455,7 @@ async def transition(
         ExperimentConflictError: starting it while another experiment of the model is
             active.
     """
+    check_id(experiment_id)
     results = check_ending(to, winner, final_results)
     model_name = await session.scalar(
         select(ModelRow.name)
@@ -497,8 +496,9 @@ async def set_tau2(session: AsyncSession, experiment_id: int, tau2: float) -> Ex
         InvalidArgumentError: ``tau2`` not a finite number > 0.
         ExperimentNotFoundError: unknown id.
     """
-    if isinstance(tau2, bool) or not isinstance(tau2, int | float) or not 0.0 < tau2 < math.inf:
+    if not is_finite_number(tau2) or tau2 <= 0.0:
         raise InvalidArgumentError(f"tau2 must be a finite number > 0, got {tau2!r}")
+    check_id(experiment_id)
     # Conditional update: the row lock it takes makes the first committed writer win.
     await session.execute(
         update(ExperimentRow)
@@ -531,10 +531,7 @@ async def list_rows(
         wanted = sorted({parse_state(s).value for s in states})
         stmt = stmt.where(ExperimentRow.state.in_(wanted))
     if model is not None:
-        model_id = await session.scalar(select(ModelRow.id).where(ModelRow.name == model))
-        if model_id is None:
-            raise ModelNotFoundError(model)
-        stmt = stmt.where(ExperimentRow.model_id == model_id)
+        stmt = stmt.where(ExperimentRow.model_id == (await model_row(session, model)).id)
     return list(await session.scalars(stmt))
 
 

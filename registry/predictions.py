@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.db import insert_ignoring
 from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord
 from registry.errors import InvalidArgumentError, OutcomeConflictError
 from registry.experiments import ARMS
 from registry.experiments import get as get_experiment
 from registry.schema import OutcomeRow, PredictionRow, as_utc
+from registry.values import is_finite_number
 
 MAX_ID_LENGTH = 64
 MAX_ARM_LENGTH = 16
@@ -24,12 +23,6 @@ _LOOKUP_CHUNK = 1000
 
 _PREDICTIONS = PredictionRow.__table__
 _OUTCOMES = OutcomeRow.__table__
-
-
-def _insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Insert:
-    """``INSERT ... ON CONFLICT (prediction_id) DO NOTHING`` for the session's dialect."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing(index_elements=["prediction_id"])
 
 
 def _check_id(kind: str, prediction_id: Any) -> None:
@@ -75,9 +68,10 @@ def _prediction_params(record: PredictionRecord) -> dict[str, Any]:
 async def write_predictions(session: AsyncSession, records: Sequence[PredictionRecord]) -> int:
     """Insert a batch of predictions, skipping ids already stored.
 
-    One multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING prediction_id`` per page
-    (SQLAlchemy's insertmanyvalues), so a retried batch is idempotent and the count is
-    exact on both databases.
+    On PostgreSQL, one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING
+    prediction_id`` per page (SQLAlchemy's insertmanyvalues); on SQLite, plain multi-row
+    ``INSERT OR IGNORE`` statements (:func:`_write_predictions_sqlite`). Either way a
+    retried batch is idempotent and the count is exact.
 
     Args:
         session: a session inside a write transaction.
@@ -94,7 +88,7 @@ async def write_predictions(session: AsyncSession, records: Sequence[PredictionR
     if session.bind.dialect.name == "sqlite":
         return await _write_predictions_sqlite(session, records)
     params = [_prediction_params(r) for r in records]
-    stmt = _insert_ignoring_duplicates(session, _PREDICTIONS).returning(
+    stmt = insert_ignoring(session, _PREDICTIONS, "prediction_id").returning(
         _PREDICTIONS.c.prediction_id
     )
     result = await session.execute(stmt, params)
@@ -183,11 +177,7 @@ def _check_outcome(outcome: OutcomeRecord) -> None:
         value = getattr(outcome, field)
         if value is None and field == "metric_value":
             continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if not is_finite_number(value):
             raise InvalidArgumentError(
                 f"OutcomeRecord.{field} of prediction {outcome.prediction_id!r} must be a "
                 f"finite number, got {value!r}"
@@ -260,7 +250,7 @@ async def record_outcomes(session: AsyncSession, outcomes: Sequence[OutcomeRecor
             )
     if not params:
         return flags
-    stmt = _insert_ignoring_duplicates(session, _OUTCOMES).returning(_OUTCOMES.c.prediction_id)
+    stmt = insert_ignoring(session, _OUTCOMES, "prediction_id").returning(_OUTCOMES.c.prediction_id)
     inserted = set((await session.execute(stmt, params)).scalars())
     missed = [pid for pid in pending if pid not in inserted]
     if missed:

@@ -6,23 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Self
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.db import Engines, create_engines, ensure_schema
-from registry.errors import ConflictError
+from registry.db import Engines, create_engines, ensure_schema, is_nul_in_text
+from registry.errors import ConflictError, InvalidArgumentError
 from registry.store_catalog import CatalogStore
-from registry.store_events import MAX_EVENTS_PAGE as MAX_EVENTS_PAGE
 from registry.store_events import EventStore
 from registry.store_experiments import ExperimentStore
 from registry.store_log import LogStore
 from registry.store_versions import VersionStore
 
 DEFAULT_URL = "sqlite+aiosqlite:///galgate.db"
+_NUL_MESSAGE = "text values must not contain NUL (\\x00) characters: PostgreSQL cannot store them"
 
 
 class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore):
-    """The model registry: versions, stages, artifacts, audit trail and events.
+    """The model registry: versions, stages, artifacts, audit trail, events, experiments
+    and the prediction log.
 
     Every public method runs in exactly one transaction and returns frozen entities.
     Writes begin ``IMMEDIATE`` on SQLite and lock the model row on PostgreSQL, so changes
@@ -117,12 +118,22 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
                     "the database stayed locked by another writer past the busy timeout; retry"
                 ) from exc
             raise
+        except DBAPIError as exc:
+            if is_nul_in_text(exc):
+                raise InvalidArgumentError(_NUL_MESSAGE) from exc
+            raise
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncSession]:
-        """One read transaction (a single snapshot)."""
-        async with self._read_sessions() as session, session.begin():
-            yield session
+        """One read transaction (a single snapshot); a NUL in a looked-up string becomes
+        InvalidArgumentError."""
+        try:
+            async with self._read_sessions() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if is_nul_in_text(exc):
+                raise InvalidArgumentError(_NUL_MESSAGE) from exc
+            raise
 
 
 __all__ = ["DEFAULT_URL", "Registry"]

@@ -1,4 +1,4 @@
-"""ORM tables of the registry database; rows never leave registry/repository.py."""
+"""ORM tables of the registry database; rows never leave the registry package."""
 
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ SCHEMA_VERSION = 1
 # Integer ids that are BIGINT on PostgreSQL but stay INTEGER on SQLite, where only
 # "INTEGER PRIMARY KEY" is the rowid alias that autoincrements.
 _Id = BigInteger().with_variant(Integer(), "sqlite")
+#: The largest id either database can store (signed 64-bit on both).
+MAX_ID = 2**63 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from registry.entities import VersionSpec
 from registry.errors import InvalidArgumentError
 from registry.schema import as_utc
+from registry.values import is_finite_number, json_document
 
 _SPEC_MAPPINGS = (
     "signature",
@@ -30,17 +29,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _json_field(spec: VersionSpec, field: str) -> Any:
-    value = getattr(spec, field)
-    try:
-        # Round trip so the stored value and the returned entity are the same value.
-        return json.loads(json.dumps(_plain(value), allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"VersionSpec.{field} must be JSON-serializable with finite numbers: {exc}"
-        ) from exc
 
 
 def spec_columns(spec: VersionSpec) -> dict[str, Any]:
@@ -65,9 +53,15 @@ def spec_columns(spec: VersionSpec) -> dict[str, Any]:
     if len(set(features)) != len(features):
         raise InvalidArgumentError(f"VersionSpec.features has duplicates: {features}")
     duration = spec.training_duration_seconds
-    if duration is not None and not math.isfinite(duration):
-        raise InvalidArgumentError("VersionSpec.training_duration_seconds must be finite")
-    columns = {field: _json_field(spec, field) for field in _SPEC_MAPPINGS}
+    if duration is not None and not is_finite_number(duration):
+        raise InvalidArgumentError(
+            f"VersionSpec.training_duration_seconds must be a finite number or None, "
+            f"got {duration!r}"
+        )
+    columns = {
+        field: json_document(_plain(getattr(spec, field)), f"VersionSpec.{field}")
+        for field in _SPEC_MAPPINGS
+    }
     columns.update(
         model_type=spec.model_type,
         features=features,

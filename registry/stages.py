@@ -24,23 +24,6 @@ ALLOWED: Mapping[Stage, tuple[Stage, ...]] = MappingProxyType(
 NEEDS_FORCE: frozenset[tuple[Stage, Stage]] = frozenset({(_P, _A)})
 
 
-def allowed_targets(stage: Stage) -> tuple[Stage, ...]:
-    """Return the stages a version in ``stage`` may move to.
-
-    Args:
-        stage: the current stage.
-
-    Returns:
-        The allowed target stages, in a stable order.
-
-    >>> [s.value for s in allowed_targets(Stage.STAGING)]
-    ['production', 'development', 'archived']
-    >>> [s.value for s in allowed_targets(Stage.ARCHIVED)]
-    ['development']
-    """
-    return ALLOWED[stage]
-
-
 def is_allowed(current: Stage, target: Stage) -> bool:
     """Tell whether ``current -> target`` is in the table (ignoring the force rule).
 

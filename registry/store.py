@@ -22,6 +22,7 @@ class Store(Protocol):
 
         Raises:
             ConflictError: a constraint was violated or the database stayed locked.
+            InvalidArgumentError: a string holds a NUL character (PostgreSQL).
         """
         ...
 
@@ -30,5 +31,8 @@ class Store(Protocol):
 
         Returns:
             A context manager yielding the session.
+
+        Raises:
+            InvalidArgumentError: a looked-up string holds a NUL character (PostgreSQL).
         """
         ...

@@ -8,7 +8,7 @@ from registry import experiments
 from registry.entities import DesiredState, Event, ServedVersion, Stage
 from registry.errors import InvalidArgumentError
 from registry.events import max_event_id
-from registry.schema import EventRow, ModelRow, ModelVersionRow
+from registry.schema import MAX_ID, EventRow, ModelRow, ModelVersionRow
 from registry.store import Store
 
 MAX_EVENTS_PAGE = 10_000
@@ -24,19 +24,20 @@ class EventStore(Store):
         and, on PostgreSQL too, become visible in id order, so a tailer never skips one.
 
         Args:
-            after_id: the last id already seen (0 for all).
+            after_id: the last id already seen (0 for all), at most 2**63 - 1.
             limit: page size, 1..10000.
 
         Returns:
             Up to ``limit`` events, ordered by id.
 
         Raises:
-            InvalidArgumentError: ``limit`` outside 1..10000 or negative ``after_id``.
+            InvalidArgumentError: ``limit`` outside 1..10000 or ``after_id`` outside
+                0..2**63 - 1.
         """
         if not 1 <= limit <= MAX_EVENTS_PAGE:
             raise InvalidArgumentError(f"limit must be in 1..{MAX_EVENTS_PAGE}, got {limit}")
-        if after_id < 0:
-            raise InvalidArgumentError(f"after_id must be >= 0, got {after_id}")
+        if not 0 <= after_id <= MAX_ID:
+            raise InvalidArgumentError(f"after_id must be in 0..{MAX_ID}, got {after_id}")
         async with self._read() as session:
             rows = await session.scalars(
                 select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id).limit(limit)

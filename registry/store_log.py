@@ -24,7 +24,8 @@ class LogStore(Store):
             How many rows were inserted.
 
         Raises:
-            InvalidArgumentError: a record that is not a PredictionRecord, or a bad id.
+            InvalidArgumentError: a record that is not a PredictionRecord, or a bad id or
+                arm; nothing of the batch is written.
         """
         if not records:
             return 0
@@ -57,7 +58,7 @@ class LogStore(Store):
             the same value, or repeated in the batch), False when newly stored.
 
         Raises:
-            InvalidArgumentError: a malformed outcome (bad id, non-finite value).
+            InvalidArgumentError: a malformed outcome (bad id or arm, non-finite value).
             OutcomeConflictError: a stored (or earlier in the batch) outcome of the same
                 prediction has a different value; nothing of the batch is written.
         """

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import artifacts, naming, stages
+from registry.db import insert_ignoring, violated_constraint
 from registry.entities import ModelVersion, Stage, VersionSpec
 from registry.errors import ConflictError, InvalidArgumentError, InvalidStageTransitionError
 from registry.events import STAGE_CHANGED, VERSION_REGISTERED, append_event
@@ -28,14 +27,6 @@ _SQLITE_PRODUCTION = "UNIQUE constraint failed: model_versions.model_id"
 _SQLITE_VERSION_UNIQUE = "UNIQUE constraint failed: model_versions.model_id, model_versions.version"
 
 
-def _constraint_of(exc: IntegrityError) -> str:
-    """Best-effort name of the violated constraint or index, for choosing a message."""
-    orig = exc.orig
-    name = getattr(getattr(orig, "__cause__", None), "constraint_name", None)
-    name = name or getattr(orig, "constraint_name", None)
-    return name or str(orig)
-
-
 def _subject(name: str, version: str) -> str:
     return f"model {name!r} version {version!r}"
 
@@ -46,7 +37,7 @@ async def _flush(session: AsyncSession, name: str, version: str) -> None:
     try:
         await session.flush()
     except IntegrityError as exc:
-        constraint = _constraint_of(exc)
+        constraint = violated_constraint(exc)
         if constraint in (_PRODUCTION_INDEX, _SQLITE_PRODUCTION):
             raise ConflictError(
                 f"model {name!r} already has a production version (another change was "
@@ -97,12 +88,8 @@ async def _move(
 
 async def _ensure_model(session: AsyncSession, name: str, at: datetime) -> ModelRow:
     """Insert the model row if absent (race-free), then lock and return it."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(ModelRow)
-        .values(name=name, created_at=at)
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
+    stmt = insert_ignoring(session, ModelRow, "name")
+    await session.execute(stmt.values(name=name, created_at=at))
     return await model_row(session, name, lock=True)
 
 
@@ -216,7 +203,7 @@ class VersionStore(Store):
         self,
         name: str,
         version: str,
-        to: Stage,
+        to: Stage | str,
         *,
         actor: str = "unknown",
         reason: str = "",
@@ -243,6 +230,7 @@ class VersionStore(Store):
             The version after the move.
 
         Raises:
+            InvalidArgumentError: unknown stage, or ``kind`` not lower snake case.
             ModelNotFoundError, VersionNotFoundError: unknown name or version.
             InvalidStageTransitionError: the move is not allowed (message lists the
                 allowed targets) or needs ``force``.
@@ -295,6 +283,7 @@ class VersionStore(Store):
             The archived version.
 
         Raises:
+            ModelNotFoundError, VersionNotFoundError: unknown name or version.
             InvalidStageTransitionError: already archived, or production without ``force``.
         """
         return await self.transition(

@@ -1,12 +1,13 @@
 """Test helpers shared across test packages: specs, fake artifacts, staged versions, raw SQL,
-experiments, predictions and outcomes."""
+racing registries, experiments, predictions and outcomes."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -25,6 +26,7 @@ from registry.entities import (
 from registry.repository import Registry
 
 FEATURES = ("f0", "f1", "f2")
+T = TypeVar("T")
 
 # The valid path from a fresh (development) version to each stage.
 _PATH: Mapping[Stage, tuple[Stage, ...]] = {
@@ -88,6 +90,31 @@ async def execute_sql(url: str, sql: str, params: Mapping[str, Any] | None = Non
             return list(result.all()) if result.returns_rows else []
     finally:
         await engine.dispose()
+
+
+async def race(
+    db_url: str, count: int, call: Callable[[Registry, int], Awaitable[T]]
+) -> list[T | BaseException]:
+    """Run ``call(registry, i)`` on ``count`` separately opened registries at once.
+
+    Returns:
+        Each call's result or the exception it raised, in call order.
+    """
+    others = [await Registry.open(db_url) for _ in range(count)]
+    try:
+        start = asyncio.Event()
+
+        async def one(reg: Registry, i: int) -> T:
+            await start.wait()
+            return await call(reg, i)
+
+        tasks = [asyncio.create_task(one(reg, i)) for i, reg in enumerate(others)]
+        await asyncio.sleep(0)
+        start.set()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for reg in others:
+            await reg.close()
 
 
 def make_experiment_spec(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from registry import ConflictError, ModelVersion, Registry, Stage
 from registry.db import normalize_url
-from tests.helpers import fake_artifact, make_spec, register_in_stage
+from tests.helpers import fake_artifact, make_spec, race, register_in_stage
 
 RACERS = 8
 
@@ -18,24 +18,14 @@ async def test_concurrent_promotions_leave_exactly_one_production(
     registry: Registry, db_url: str
 ) -> None:
     staged = [await register_in_stage(registry, "m", Stage.STAGING) for _ in range(RACERS)]
-    others = [await Registry.open(db_url) for _ in range(RACERS)]
-    try:
-        start = asyncio.Event()
 
-        async def promote(reg: Registry, version: str) -> ModelVersion:
-            await start.wait()
-            return await reg.transition("m", version, Stage.PRODUCTION, actor=version)
-
-        tasks = [
-            asyncio.create_task(promote(reg, mv.version))
-            for reg, mv in zip(others, staged, strict=True)
-        ]
-        await asyncio.sleep(0)
-        start.set()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        for reg in others:
-            await reg.close()
+    results = await race(
+        db_url,
+        RACERS,
+        lambda reg, i: reg.transition(
+            "m", staged[i].version, Stage.PRODUCTION, actor=staged[i].version
+        ),
+    )
 
     winners = [r for r in results if isinstance(r, ModelVersion)]
     assert all(isinstance(r, ModelVersion | ConflictError) for r in results), results
@@ -59,15 +49,11 @@ async def test_concurrent_promotions_leave_exactly_one_production(
 async def test_concurrent_registrations_get_distinct_versions(
     registry: Registry, db_url: str
 ) -> None:
-    others = [await Registry.open(db_url) for _ in range(4)]
-    try:
-        results = await asyncio.gather(
-            *(reg.register_version("m", make_spec(), fake_artifact()) for reg in others)
-        )
-    finally:
-        for reg in others:
-            await reg.close()
+    results = await race(
+        db_url, 4, lambda reg, i: reg.register_version("m", make_spec(), fake_artifact())
+    )
 
+    assert all(isinstance(r, ModelVersion) for r in results), results
     versions = sorted(mv.version for mv in results)
     assert versions == ["1.0.0", "1.0.1", "1.0.2", "1.0.3"]
     assert len((await registry.get_model("m")).versions) == 4

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -17,31 +15,9 @@ from registry import (
     Registry,
 )
 from registry.db import normalize_url
-from tests.helpers import experiment_in_state, experiment_pair, make_experiment_spec
+from tests.helpers import experiment_in_state, experiment_pair, make_experiment_spec, race
 
 RACERS = 8
-T = TypeVar("T")
-
-
-async def _race(
-    db_url: str, count: int, call: Callable[[Registry, int], Awaitable[T]]
-) -> list[T | BaseException]:
-    """Run ``call(registry, i)`` on ``count`` separately opened registries at once."""
-    others = [await Registry.open(db_url) for _ in range(count)]
-    try:
-        start = asyncio.Event()
-
-        async def one(reg: Registry, i: int) -> T:
-            await start.wait()
-            return await call(reg, i)
-
-        tasks = [asyncio.create_task(one(reg, i)) for i, reg in enumerate(others)]
-        await asyncio.sleep(0)
-        start.set()
-        return await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        for reg in others:
-            await reg.close()
 
 
 async def test_concurrent_create_experiment_leaves_exactly_one_active(
@@ -49,7 +25,7 @@ async def test_concurrent_create_experiment_leaves_exactly_one_active(
 ) -> None:
     await experiment_pair(registry)
 
-    results = await _race(
+    results = await race(
         db_url,
         RACERS,
         lambda reg, i: reg.create_experiment(make_experiment_spec(name=f"r{i}"), actor=f"r{i}"),
@@ -74,7 +50,7 @@ async def test_concurrent_start_of_created_experiments_leaves_exactly_one_active
         await registry.create_experiment(make_experiment_spec(), start=False) for _ in range(4)
     ]
 
-    results = await _race(
+    results = await race(
         db_url,
         len(created),
         lambda reg, i: reg.transition_experiment(created[i].id, ExperimentState.RUNNING),
@@ -90,7 +66,7 @@ async def test_concurrent_start_of_created_experiments_leaves_exactly_one_active
 async def test_racing_completions_have_exactly_one_winner(registry: Registry, db_url: str) -> None:
     exp = await experiment_in_state(registry, ExperimentState.RUNNING)
 
-    results = await _race(
+    results = await race(
         db_url,
         4,
         lambda reg, i: reg.transition_experiment(
@@ -118,7 +94,7 @@ async def test_racing_completions_have_exactly_one_winner(registry: Registry, db
 async def test_racing_tau2_writers_all_see_the_first_value(registry: Registry, db_url: str) -> None:
     exp = await experiment_in_state(registry, ExperimentState.RUNNING)
 
-    results = await _race(db_url, 4, lambda reg, i: reg.set_experiment_tau2(exp.id, 1.0 + i))
+    results = await race(db_url, 4, lambda reg, i: reg.set_experiment_tau2(exp.id, 1.0 + i))
 
     assert all(isinstance(r, Experiment) for r in results), results
     values = {r.tau2 for r in results if isinstance(r, Experiment)}

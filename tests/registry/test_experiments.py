@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -127,6 +128,23 @@ async def test_get_experiment_unknown_id_raises_not_found(registry: Registry) ->
         await registry.set_experiment_tau2(42, 1.0)
 
 
+# uint64 ids from the wire that no database integer can hold, and ids no row can have.
+@pytest.mark.parametrize("experiment_id", [2**63, 2**64 - 1, 0, -1])
+async def test_experiment_out_of_range_id_raises_not_found(
+    registry: Registry, experiment_id: int
+) -> None:
+    with pytest.raises(ExperimentNotFoundError, match=f"experiment {experiment_id} does not"):
+        await registry.get_experiment(experiment_id)
+    with pytest.raises(ExperimentNotFoundError):
+        await registry.experiment_history(experiment_id)
+    with pytest.raises(ExperimentNotFoundError):
+        await registry.transition_experiment(experiment_id, STOP)
+    with pytest.raises(ExperimentNotFoundError):
+        await registry.set_experiment_tau2(experiment_id, 1.0)
+    with pytest.raises(ExperimentNotFoundError):
+        await registry.arm_aggregates(experiment_id)
+
+
 async def test_create_experiment_unknown_model_or_version_raises_not_found(
     registry: Registry,
 ) -> None:
@@ -158,6 +176,13 @@ BAD_FIELDS: list[tuple[str, Any, str]] = [
     ("max_loss", float("inf"), "max_loss > 0"),
     ("end_time", _FUTURE.replace(tzinfo=None), "timezone-aware"),
     ("end_time", datetime.now(UTC) - timedelta(seconds=1), "in the future"),
+    ("split", True, "finite number"),
+    ("model", "", "non-empty string"),
+    ("control_version", "", "non-empty string"),
+    ("treatment_version", None, "non-empty string"),
+    ("auto_promote", "yes", "True or False"),
+    ("name", 7, "must be a string"),
+    ("description", None, "must be a string"),
 ]
 
 
@@ -176,6 +201,17 @@ async def test_create_experiment_bad_value_raises_invalid_argument_naming_field(
 
     assert await registry.list_experiments() == []
     assert await registry.last_event_id() == before
+
+
+async def test_create_experiment_spec_of_wrong_type_raises_invalid_argument(
+    registry: Registry,
+) -> None:
+    await experiment_pair(registry)
+
+    with pytest.raises(InvalidArgumentError, match="spec must be an ExperimentSpec, got dict"):
+        await registry.create_experiment({"model": "m"})  # type: ignore[arg-type]
+
+    assert await registry.list_experiments() == []
 
 
 async def test_create_experiment_versions_with_different_features_are_refused(
@@ -321,9 +357,25 @@ async def test_transition_experiment_bad_result_arguments_raise_invalid_argument
         await registry.transition_experiment(exp.id, DONE, final_results={"x": float("nan")})
     with pytest.raises(InvalidArgumentError, match="unknown experiment state"):
         await registry.transition_experiment(exp.id, "finished")
+    with pytest.raises(InvalidArgumentError, match="final_results must be a mapping, got list"):
+        await registry.transition_experiment(exp.id, DONE, final_results=[1, 2])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="final_results must be JSON-serializable"):
+        await registry.transition_experiment(exp.id, DONE, final_results={"when": datetime.now()})
 
     assert await registry.get_experiment(exp.id) == exp
     assert await _counts(registry, exp.id) == before
+
+
+async def test_transition_experiment_results_of_any_mapping_are_stored_as_json(
+    registry: Registry,
+) -> None:
+    exp = await experiment_in_state(registry, R)
+    results = MappingProxyType({"samples": (510, 498), "arms": {"c": 1}})
+
+    done = await registry.transition_experiment(exp.id, STOP, final_results=results)
+
+    assert dict(done.final_results) == {"samples": [510, 498], "arms": {"c": 1}}
+    assert await registry.get_experiment(exp.id) == done
 
 
 async def test_transition_experiment_resume_with_archived_version_is_refused(

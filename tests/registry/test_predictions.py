@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,7 @@ from registry import (
     OutcomeConflictError,
     Registry,
 )
-from tests.helpers import experiment_in_state, make_outcome, make_prediction
+from tests.helpers import experiment_in_state, make_outcome, make_prediction, race
 
 
 async def test_write_predictions_batch_then_retry_is_idempotent(registry: Registry) -> None:
@@ -75,6 +73,24 @@ async def test_write_predictions_bad_record_writes_nothing_of_the_batch(
         await registry.write_predictions(batch)
 
     assert await registry.get_prediction("ok-1") is None
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (make_prediction("p", arm="x" * 17), "PredictionRecord.arm must be a string of at most"),
+        (make_prediction(7), "PredictionRecord.prediction_id must be"),
+        (make_outcome("p"), "expected a PredictionRecord, got OutcomeRecord"),
+    ],
+    ids=["long-arm", "int-id", "wrong-type"],
+)
+async def test_write_predictions_malformed_record_raises_invalid_argument(
+    registry: Registry, record: object, expected: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=expected):
+        await registry.write_predictions([make_prediction("ok"), record])  # type: ignore[list-item]
+
+    assert await registry.get_prediction("ok") is None
 
 
 async def test_record_outcomes_first_write_then_same_value_is_duplicate(
@@ -145,8 +161,11 @@ async def test_record_outcomes_before_its_prediction_is_stored(registry: Registr
         (make_outcome("p", float("nan")), "value"),
         (make_outcome("p", 1.0, metric_value=float("inf")), "metric_value"),
         (make_outcome(""), "prediction_id"),
+        (make_outcome("p", True), "value"),
+        (make_outcome("p", arm="a" * 17), "OutcomeRecord.arm"),
+        (make_prediction("p"), "expected an OutcomeRecord, got PredictionRecord"),
     ],
-    ids=["nan-value", "inf-metric", "empty-id"],
+    ids=["nan-value", "inf-metric", "empty-id", "bool-value", "long-arm", "wrong-type"],
 )
 async def test_record_outcomes_malformed_outcome_raises_invalid_argument(
     registry: Registry, outcome: object, field: str
@@ -160,23 +179,12 @@ async def test_record_outcomes_malformed_outcome_raises_invalid_argument(
 async def test_concurrent_record_outcomes_store_each_outcome_once(
     registry: Registry, db_url: str
 ) -> None:
-    others = [await Registry.open(db_url) for _ in range(2)]
-    try:
-        same = await asyncio.gather(
-            *(reg.record_outcomes([make_outcome("same", 1.0)]) for reg in others)
-        )
-        different = await asyncio.gather(
-            *(
-                reg.record_outcomes([make_outcome("diff", float(i))])
-                for i, reg in enumerate(others)
-            ),
-            return_exceptions=True,
-        )
-    finally:
-        for reg in others:
-            await reg.close()
+    same = await race(db_url, 2, lambda reg, i: reg.record_outcomes([make_outcome("same", 1.0)]))
+    different = await race(
+        db_url, 2, lambda reg, i: reg.record_outcomes([make_outcome("diff", float(i))])
+    )
 
-    assert sorted(same) == [[False], [True]]
+    assert sorted(same) == [[False], [True]], same
     assert sum(isinstance(r, OutcomeConflictError) for r in different) == 1, different
     [won] = [r for r in different if isinstance(r, list)]
     assert won == [False]

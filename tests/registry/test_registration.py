@@ -185,6 +185,47 @@ async def test_register_version_bad_spec_or_artifact_raises_invalid_argument(
     assert await registry.list_models() == []
 
 
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"model_type": ""}, "VersionSpec.model_type must not be empty"),
+        ({"features": ("f0", "")}, "VersionSpec.features must be non-empty strings"),
+        ({"features": ("f0", 1)}, "VersionSpec.features must be non-empty strings"),
+        ({"features": ("f0", "f1", "f0")}, "VersionSpec.features has duplicates"),
+        ({"training_duration_seconds": float("inf")}, "training_duration_seconds must be a finite"),
+        ({"training_duration_seconds": "12s"}, "training_duration_seconds must be a finite"),
+        ({"signature": {"x": float("nan")}}, "VersionSpec.signature must be JSON-serializable"),
+    ],
+    ids=[
+        "empty-type",
+        "empty-feature",
+        "non-str-feature",
+        "duplicate-feature",
+        "inf-duration",
+        "str-duration",
+        "nan-signature",
+    ],
+)
+async def test_register_version_bad_spec_field_raises_invalid_argument_naming_it(
+    registry: Registry, spec: dict[str, object], expected: str
+) -> None:
+    artifact = fake_artifact()
+
+    with pytest.raises(InvalidArgumentError, match=expected):
+        await registry.register_version("m", make_spec(**spec), artifact)
+
+    await _nothing_written(registry, artifact)
+
+
+async def test_register_version_spec_of_wrong_type_raises_invalid_argument(
+    registry: Registry,
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="spec must be a VersionSpec, got dict"):
+        await registry.register_version("m", {"model_type": "x"}, fake_artifact())  # type: ignore[arg-type]
+
+    assert await registry.list_models() == []
+
+
 async def test_register_version_same_bytes_stored_once(registry: Registry, db_url: str) -> None:
     artifact = fake_artifact()
 

@@ -83,6 +83,9 @@ async def test_events_since_bad_arguments_raise_invalid_argument(registry: Regis
         await registry.events_since(0, limit=0)
     with pytest.raises(InvalidArgumentError, match="after_id"):
         await registry.events_since(-1)
+    # A uint64 from the wire that no database integer can hold.
+    with pytest.raises(InvalidArgumentError, match=r"after_id must be in 0\.\.9223372036854775807"):
+        await registry.events_since(2**64 - 1)
 
 
 async def test_last_event_id_empty_database_is_zero(registry: Registry) -> None:
@@ -106,6 +109,41 @@ async def test_open_newer_schema_version_raises_schema_mismatch(
     assert str(newer) in str(err.value)
     assert str(SCHEMA_VERSION) in str(err.value)
     assert "newer" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [("0", "version 0 is older than this code's"), ("two", "version 'two' is not a number")],
+    ids=["older", "not-a-number"],
+)
+async def test_open_unusable_schema_version_raises_schema_mismatch(
+    registry: Registry, db_url: str, stored: str, expected: str
+) -> None:
+    await registry.close()
+    await execute_sql(
+        db_url, "UPDATE meta SET value = :v WHERE key = 'schema_version'", {"v": stored}
+    )
+
+    with pytest.raises(SchemaMismatchError, match=expected) as err:
+        await Registry.open(db_url)
+
+    assert str(SCHEMA_VERSION) in str(err.value)
+
+
+async def test_text_with_nul_is_refused_on_postgresql_and_stored_on_sqlite(
+    registry: Registry,
+) -> None:
+    mv = await register_in_stage(registry, "m", Stage.DEVELOPMENT)
+
+    if registry.dialect == "postgresql":
+        with pytest.raises(InvalidArgumentError, match="NUL"):
+            await registry.transition("m", mv.version, Stage.STAGING, reason="bad\x00reason")
+        with pytest.raises(InvalidArgumentError, match="NUL"):
+            await registry.get_model("m\x00")
+        assert (await registry.get_version("m", mv.version)).stage is Stage.DEVELOPMENT
+    else:
+        await registry.transition("m", mv.version, Stage.STAGING, reason="bad\x00reason")
+        assert (await registry.history("m"))[-1].reason == "bad\x00reason"
 
 
 async def test_open_existing_database_keeps_data_and_schema_version(

@@ -141,13 +141,27 @@ async def test_transition_unknown_names_raise_not_found(registry: Registry) -> N
     with pytest.raises(VersionNotFoundError, match=r"'9\.9\.9'"):
         await registry.transition("m", "9.9.9", S)
     with pytest.raises(InvalidArgumentError, match="unknown stage"):
-        await registry.transition("m", mv.version, "live")  # type: ignore[arg-type]
+        await registry.transition("m", mv.version, "live")
+
+
+@pytest.mark.parametrize("kind", ["", "Auto", "auto-check", "x" * 33, "9lives"])
+async def test_transition_invalid_kind_raises_invalid_argument_and_writes_nothing(
+    registry: Registry, kind: str
+) -> None:
+    mv = await register_in_stage(registry, "m", D)
+    before = await _counts(registry, "m")
+
+    with pytest.raises(InvalidArgumentError, match=r"invalid transition kind.*lower snake case"):
+        await registry.transition("m", mv.version, S, kind=kind)
+
+    assert (await registry.get_version("m", mv.version)).stage is D
+    assert await _counts(registry, "m") == before
 
 
 async def test_transition_accepts_stage_string_and_custom_kind(registry: Registry) -> None:
     mv = await register_in_stage(registry, "m", D)
 
-    moved = await registry.transition("m", mv.version, "staging", kind="auto_check")  # type: ignore[arg-type]
+    moved = await registry.transition("m", mv.version, "staging", kind="auto_check")
 
     assert moved.stage is S
     assert (await registry.history("m"))[-1].kind == "auto_check"
