@@ -1,7 +1,10 @@
-"""Shared benchmark helpers: server processes, /proc CPU time, percentiles, the bench model."""
+"""Shared benchmark helpers: server processes, /proc CPU time, percentiles, targets, the bench
+model and its registry, a temporary PostgreSQL database."""
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import re
 import signal
@@ -133,6 +136,71 @@ def machine_busy_seconds() -> float:
     return busy / _CLK_TCK
 
 
+@dataclass(frozen=True, slots=True)
+class CpuMark:
+    """A moment of a run: wall clock, the machine's busy CPU seconds and those of ``pids``."""
+
+    pids: tuple[int, ...]
+    wall: float
+    machine_busy: float
+    ours: float
+
+    @classmethod
+    def now(cls, pids: Sequence[int]) -> CpuMark:
+        """Mark now; ``pids`` are the run's own processes (this one and its servers)."""
+        pids = tuple(pids)
+        ours = sum(cpu_seconds(pid) for pid in pids)
+        return cls(pids, time.perf_counter(), machine_busy_seconds(), ours)
+
+    def other_load_cores(self) -> float:
+        """Cores kept busy since this mark by processes other than ``pids``: the run's noise."""
+        ours = sum(cpu_seconds(pid) for pid in self.pids) - self.ours
+        others = machine_busy_seconds() - self.machine_busy - ours
+        return max(0.0, others) / (time.perf_counter() - self.wall)
+
+
+def other_load_line(cores: float) -> str:
+    """The report line on other processes' load during the rounds.
+
+    >>> other_load_line(0.1)
+    'other processes kept 0.10 of 2 cores busy during the rounds'
+    """
+    noisy = " (noisy run: compare with a quiet machine)" if cores > 0.2 else ""
+    return f"other processes kept {cores:.2f} of 2 cores busy during the rounds{noisy}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One target: a measured value against a limit.
+
+    >>> Target("failed calls", 0.0, "==", 0.0, "calls").passed
+    True
+    >>> Target("p99 ratio", float("nan"), "<=", 1.5).passed
+    False
+    """
+
+    name: str
+    value: float
+    op: str  # "<=", ">=" or "=="
+    limit: float
+    unit: str = "x"
+
+    @property
+    def passed(self) -> bool:
+        if math.isnan(self.value):
+            return False
+        if self.op == "<=":
+            return self.value <= self.limit
+        if self.op == ">=":
+            return self.value >= self.limit
+        return self.value == self.limit
+
+
+def progress(message: str) -> None:
+    """Say what the run is doing, on stderr (stdout carries the report)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def percentiles_us(latencies_s: Sequence[float], qs: Sequence[float] = (50, 99)) -> list[float]:
     """Percentiles of latencies given in seconds, in microseconds.
 
@@ -153,6 +221,14 @@ class BenchModel:
     features: tuple[str, ...]
     X: np.ndarray
     versions: tuple[object, object]  # gateway.registration.PreparedVersion, 2 of them
+
+
+def bench_model_description(args: argparse.Namespace) -> str:
+    """What ``make_bench_model(args.trees, args.features, args.classes)`` trains, for reports."""
+    return (
+        f"GradientBoostingClassifier, {args.trees} trees, {args.classes} classes, "
+        f"{args.features} features"
+    )
 
 
 def make_bench_model(trees: int, features: int, classes: int, rows: int = 1000) -> BenchModel:
@@ -230,20 +306,20 @@ async def temp_postgres_database(admin_dsn: str) -> AsyncIterator[str]:
     """
     import uuid
 
-    import asyncpg
-
     name = f"galgate_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await _execute(admin_dsn, f'CREATE DATABASE "{name}"')
     host_part = admin_dsn.split("://", 1)[1].rsplit("/", 1)[0]
     try:
         yield f"postgresql+asyncpg://{host_part}/{name}"
     finally:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await _execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _execute(dsn: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()

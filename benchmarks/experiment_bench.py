@@ -53,20 +53,22 @@ import numpy as np
 
 from benchmarks.common import (
     BenchModel,
+    CpuMark,
     ServerProcess,
+    Target,
+    bench_model_description,
     clean_env,
-    cpu_seconds,
     free_port,
     galgate_argv,
-    machine_busy_seconds,
     make_bench_model,
+    other_load_line,
     percentiles_us,
+    progress,
     register_bench_versions,
     revision,
     start_server,
     temp_postgres_database,
 )
-from benchmarks.gateway_bench import Target
 from benchmarks.load import concurrent_with_outcomes, sequential, tensor_request
 from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
@@ -81,6 +83,18 @@ NOTE = (
     "2 cores: the client (this process, outcome task included) and the gateway compete "
     "for CPU; absolute figures are pessimistic, read the ratios"
 )
+RATIO_KEYS = ("predict_calls_per_s", "p99_us", "server_cpu_us_per_predict")
+COLUMNS = {
+    "predict_calls_per_s": "Predict/s",
+    "p50_us": "p50 us",
+    "p99_us": "p99 us",
+    "server_cpu_us_per_predict": "CPU us/Pred",
+    "outcomes_per_s": "outcomes/s",
+    "treatment_share": "treat",
+    "log_rows_written_per_s": "log rows/s",
+    "log_backlog_at_end": "backlog",
+    "log_dropped": "dropped",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +171,6 @@ class _Conn:
     metrics_port: int
     predict: pb_grpc.PredictionServiceStub
     admin: admin_pb2_grpc.ModelAdminStub
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _written_total(port: int) -> float:
@@ -262,7 +272,6 @@ async def _serving_rounds(
 ) -> tuple[dict[str, list[RoundFigures]], float]:
     request = tensor_request(bench.name, bench.X[:1])
     rounds: dict[str, list[RoundFigures]] = {s.name: [] for s in SCENARIOS}
-    ours = (os.getpid(), server.pid)
     async with grpc.aio.insecure_channel(server.target) as channel:
         conn = _Conn(
             server,
@@ -271,16 +280,13 @@ async def _serving_rounds(
             admin_pb2_grpc.ModelAdminStub(channel),
         )
         await conn.predict.Predict(request, wait_for_ready=True, timeout=30)
-        started, busy_before = time.perf_counter(), machine_busy_seconds()
-        ours_before = sum(cpu_seconds(pid) for pid in ours)
+        mark = CpuMark.now((os.getpid(), server.pid))
         for i in range(args.rounds):
             for scenario in SCENARIOS:
-                _progress(f"round {i + 1}/{args.rounds}: {scenario.label}")
+                progress(f"round {i + 1}/{args.rounds}: {scenario.label}")
                 rounds[scenario.name].append(await _round(conn, scenario, i, request, args))
-        others = (machine_busy_seconds() - busy_before) - (
-            sum(cpu_seconds(pid) for pid in ours) - ours_before
-        )
-    return rounds, max(0.0, others) / (time.perf_counter() - started)
+        other_load = mark.other_load_cores()
+    return rounds, other_load
 
 
 def _records(count: int, prefix: str, features: int, classes: int) -> list[PredictionRecord]:
@@ -333,14 +339,14 @@ async def _writer_one(database: str, url: str, args: argparse.Namespace) -> Writ
 
 
 async def _writer_bench(args: argparse.Namespace, work: Path) -> list[WriterFigures]:
-    _progress(f"prediction log writer alone: {args.writer_batches} batches of {args.writer_batch}")
+    progress(f"prediction log writer alone: {args.writer_batches} batches of {args.writer_batch}")
     results = [await _writer_one("sqlite", f"sqlite+aiosqlite:///{work / 'writer.db'}", args)]
     if not args.no_postgres:
         try:
             async with temp_postgres_database(args.pg_admin_dsn) as url:
                 results.append(await _writer_one("postgresql", url, args))
         except OSError as exc:
-            _progress(f"postgresql skipped: {exc}")
+            progress(f"postgresql skipped: {exc}")
     return results
 
 
@@ -367,7 +373,7 @@ def _targets(ratios: dict[str, dict[str, float]], rounds: dict[str, list[RoundFi
 
 def run(args: argparse.Namespace) -> BenchResult:
     """Set up model, registry and gateway; measure; stop the gateway; then the writer alone."""
-    _progress(f"training and converting 2 versions ({args.trees} trees)")
+    progress(f"training and converting 2 versions ({args.trees} trees)")
     bench = make_bench_model(args.trees, args.features, args.classes)
     with tempfile.TemporaryDirectory(prefix="galgate-exp-bench-") as tmp:
         work = Path(tmp)
@@ -433,20 +439,6 @@ def _outcome_mode(args: argparse.Namespace) -> str:
     return f"one RecordOutcomes of {args.outcome_batch} every {args.outcome_batch} predictions"
 
 
-RATIO_KEYS = ("predict_calls_per_s", "p99_us", "server_cpu_us_per_predict")
-COLUMNS = {
-    "predict_calls_per_s": "Predict/s",
-    "p50_us": "p50 us",
-    "p99_us": "p99 us",
-    "server_cpu_us_per_predict": "CPU us/Pred",
-    "outcomes_per_s": "outcomes/s",
-    "treatment_share": "treat",
-    "log_rows_written_per_s": "log rows/s",
-    "log_backlog_at_end": "backlog",
-    "log_dropped": "dropped",
-}
-
-
 def report_text(args: argparse.Namespace, result: BenchResult, description: str) -> str:
     """The human-readable tables."""
     lines = [
@@ -456,8 +448,7 @@ def report_text(args: argparse.Namespace, result: BenchResult, description: str)
         f"outcome traffic: {_outcome_mode(args)}, metric accuracy; Predict/s counts "
         "Predict calls only, server CPU per Predict includes the outcome handling",
         f"note: {NOTE}",
-        f"other processes kept {result.other_load_cores:.2f} of 2 cores busy during the rounds"
-        + (" (noisy run: compare with a quiet machine)" if result.other_load_cores > 0.2 else ""),
+        other_load_line(result.other_load_cores),
         "",
         f"{'scenario':<22}" + "".join(f"{c:>12}" for c in COLUMNS.values()),
     ]
@@ -549,15 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     args.warmup = args.warmup if args.warmup is not None else (50 if args.quick else 200)
     args.writer_batches = args.writer_batches or (4 if args.quick else 40)
     result = run(args)
-    description = (
-        f"GradientBoostingClassifier, {args.trees} trees, {args.classes} classes, "
-        f"{args.features} features"
-    )
-    print(
-        report_json(args, result, description)
-        if args.json
-        else report_text(args, result, description)
-    )
+    report = report_json if args.json else report_text
+    print(report(args, result, bench_model_description(args)))
     return 0
 
 

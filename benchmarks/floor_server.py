@@ -56,27 +56,22 @@ class FloorServicer(pb_grpc.PredictionServiceServicer):
         tensor = request.tensor
         x = np.frombuffer(tensor.data, dtype="<f4").reshape(tensor.rows, self._n_features)
         result = self._run(self._outputs, {self._input: x})
-        prediction_id = f"{self._prefix}-{next(self._ids)}"
-        if not self._classifier:
-            return pb.PredictResponse(
-                prediction_id=prediction_id,
-                model=self._model,
-                version=self._version,
-                arm="production",
-                rows=tensor.rows,
-                values=result[0].reshape(-1).tolist(),
-                request_id=request.request_id,
-            )
+        if self._classifier:
+            outputs = {
+                "labels": result[0].tolist(),
+                "probabilities": result[1].ravel().tolist(),
+                "class_labels": self._class_labels,
+            }
+        else:
+            outputs = {"values": result[0].reshape(-1).tolist()}
         return pb.PredictResponse(
-            prediction_id=prediction_id,
+            prediction_id=f"{self._prefix}-{next(self._ids)}",
             model=self._model,
             version=self._version,
             arm="production",
             rows=tensor.rows,
-            labels=result[0].tolist(),
-            probabilities=result[1].ravel().tolist(),
-            class_labels=self._class_labels,
             request_id=request.request_id,
+            **outputs,
         )
 
     async def Predict(self, request, context):

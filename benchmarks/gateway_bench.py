@@ -30,7 +30,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -40,12 +39,16 @@ import numpy as np
 
 from benchmarks.common import (
     BenchModel,
+    CpuMark,
     ServerProcess,
+    Target,
+    bench_model_description,
     clean_env,
-    cpu_seconds,
     galgate_argv,
-    machine_busy_seconds,
     make_bench_model,
+    other_load_line,
+    progress,
+    register_bench_versions,
     revision,
     start_server,
 )
@@ -73,27 +76,6 @@ QUICK = Counts(warmup=50, sequential=300, concurrent=600, batch_calls=40, stream
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """One target: a measured value against a limit."""
-
-    name: str
-    value: float
-    op: str  # "<=", ">=" or "=="
-    limit: float
-    unit: str = "x"
-
-    @property
-    def passed(self) -> bool:
-        if math.isnan(self.value):
-            return False
-        if self.op == "<=":
-            return self.value <= self.limit
-        if self.op == ">=":
-            return self.value >= self.limit
-        return self.value == self.limit
-
-
-@dataclass(frozen=True, slots=True)
 class BenchResult:
     """Everything one run measured."""
 
@@ -105,21 +87,6 @@ class BenchResult:
     other_load_cores: float
     swap: SwapResult
     targets: list[Target]
-
-
-async def _setup_registry(url: str, bench: BenchModel) -> None:
-    from gateway.registration import register_prepared
-    from registry import Stage
-    from registry.repository import Registry
-
-    registry = await Registry.open(url)
-    try:
-        for version, prepared in zip(VERSIONS, bench.versions, strict=True):
-            await register_prepared(registry, bench.name, prepared, version=version, actor="bench")
-            await registry.transition(bench.name, version, Stage.STAGING, actor="bench")
-        await registry.transition(bench.name, VERSIONS[0], Stage.PRODUCTION, actor="bench")
-    finally:
-        await registry.close()
 
 
 async def _check_same_answers(servers: dict[str, ServerProcess], request) -> None:
@@ -138,10 +105,6 @@ async def _check_same_answers(servers: dict[str, ServerProcess], request) -> Non
         raise RuntimeError(f"floor and gateway disagree:\n{floor}\n{gateway}")
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 async def _measure(
     args: argparse.Namespace,
     bench: BenchModel,
@@ -153,20 +116,15 @@ async def _measure(
     batch = tensor_request(bench.name, bench.X[: counts.batch_rows])
     await _check_same_answers(servers, one_row)
     rounds: dict[str, list[RoundResult]] = {name: [] for name in SERVERS}
-    ours = (os.getpid(), *(s.pid for s in servers.values()))
-    started, busy_before = time.perf_counter(), machine_busy_seconds()
-    ours_before = sum(cpu_seconds(pid) for pid in ours)
+    mark = CpuMark.now((os.getpid(), *(s.pid for s in servers.values())))
     for i in range(args.rounds):
         for name in SERVERS:
-            _progress(f"round {i + 1}/{args.rounds}: {name}")
+            progress(f"round {i + 1}/{args.rounds}: {name}")
             server = servers[name]
             rounds[name].append(
                 await measure_round(server.target, server.pid, one_row, batch, counts)
             )
-    others = (machine_busy_seconds() - busy_before) - (
-        sum(cpu_seconds(pid) for pid in ours) - ours_before
-    )
-    other_load = max(0.0, others) / (time.perf_counter() - started)
+    other_load = mark.other_load_cores()
 
     medians = {
         name: {
@@ -177,10 +135,10 @@ async def _measure(
     ratios = {k: medians["gateway"][k] / medians["floor"][k] for k in medians["floor"]}
     stream_vs_floor = medians["gateway"]["stream_msgs_per_s"] / medians["floor"]["seq_calls_per_s"]
 
-    _progress("hot swap: starting a second gateway on the same registry")
+    progress("hot swap: starting a second gateway on the same registry")
     server_b = await asyncio.to_thread(start_b)
     servers["gateway-b"] = server_b
-    _progress(f"hot swap: {args.callers} callers, {args.swaps} promotions")
+    progress(f"hot swap: {args.callers} callers, {args.swaps} promotions")
     swap = await run_swaps(
         servers["gateway"].target,
         server_b.target,
@@ -212,13 +170,13 @@ async def _measure(
 
 def run(args: argparse.Namespace) -> BenchResult:
     """Set up the model, registry and servers; measure; stop every process it started."""
-    _progress(f"training and converting 2 versions ({args.trees} trees)")
+    progress(f"training and converting 2 versions ({args.trees} trees)")
     bench = make_bench_model(args.trees, args.features, args.classes)
     servers: dict[str, ServerProcess] = {}
     with tempfile.TemporaryDirectory(prefix="galgate-bench-") as tmp:
         work = Path(tmp)
         url = f"sqlite+aiosqlite:///{work / 'registry.db'}"
-        asyncio.run(_setup_registry(url, bench))
+        asyncio.run(register_bench_versions(url, bench, VERSIONS))
         model_file = work / "model.onnx"
         model_file.write_bytes(bench.versions[0].onnx_bytes)
         env = clean_env(GALGATE_POLL_INTERVAL="0.25", GALGATE_GRACE_SECONDS="1")
@@ -272,8 +230,7 @@ def report_text(args: argparse.Namespace, result: BenchResult, description: str)
         f"serving benchmark (HEAD {revision()}): {description}; {args.rounds} rounds "
         "alternating floor/gateway, medians across rounds",
         f"note: {NOTE}",
-        f"other processes kept {result.other_load_cores:.2f} of 2 cores busy during the rounds"
-        + (" (noisy run: compare with a quiet machine)" if result.other_load_cores > 0.2 else ""),
+        other_load_line(result.other_load_cores),
         "",
         f"{'metric':<30}{'floor':>12}{'gateway':>12}{'gw/floor':>10}",
     ]
@@ -344,15 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     args.swaps = args.swaps or (6 if args.quick else 20)
     args.steady_seconds = args.steady_seconds or (1.0 if args.quick else 4.0)
     result = run(args)
-    description = (
-        f"GradientBoostingClassifier, {args.trees} trees, {args.classes} classes, "
-        f"{args.features} features"
-    )
-    print(
-        report_json(args, result, description)
-        if args.json
-        else report_text(args, result, description)
-    )
+    report = report_json if args.json else report_text
+    print(report(args, result, bench_model_description(args)))
     return 0
 
 

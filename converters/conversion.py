@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 
 from converters.errors import ConversionError, DataError, UnsupportedModelError
-from converters.graph import apply_output_contract, embed_signature, graph_inputs, value_spec
+from converters.graph import (
+    LABEL_OUTPUT,
+    PROBABILITY_OUTPUT,
+    VALUE_OUTPUT,
+    apply_output_contract,
+    embed_signature,
+    graph_inputs,
+    value_spec,
+)
 from converters.parity import ParityReport, Tolerance, as_matrix, check_parity
 from converters.registry import find_converter, supported_types, type_name
 from converters.signature import Signature
@@ -183,9 +191,9 @@ def convert(
         outputs=outputs,
         task=task,
         class_labels=labels,
-        label_output="label" if is_classifier else None,
-        probability_output="probabilities" if is_classifier else None,
-        value_output=None if is_classifier else "variable",
+        label_output=LABEL_OUTPUT if is_classifier else None,
+        probability_output=PROBABILITY_OUTPUT if is_classifier else None,
+        value_output=None if is_classifier else VALUE_OUTPUT,
     )
     embed_signature(proto, signature)
     # skl2onnx names each graph with a random uuid; a fixed name makes the same fitted

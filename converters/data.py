@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,34 @@ def load_table(
     if file.suffix.lower() == ".npz" or raw[:4] == b"PK\x03\x04":
         return _load_npz(raw, file, target, features)
     return _load_csv(raw, file, target, features)
+
+
+def read_npz(raw: bytes, what: str, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` bytes ``raw`` (every one, or only ``names``), never unpickled.
+
+    Args:
+        raw: the file's bytes (from an untrusted source, perhaps).
+        what: how messages name the file, e.g. ``"table 'x.npz'"``.
+        names: arrays that must be there; only these are read.
+
+    Returns:
+        The arrays by name.
+
+    Raises:
+        DataError: the bytes are not a readable ``.npz``, an array holds pickled objects,
+            or one of ``names`` is missing.
+    """
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            wanted = list(npz.files if names is None else names)
+            missing = [name for name in wanted if name not in npz.files]
+            if missing:
+                raise DataError(f"{what} lacks arrays {missing}")
+            return {name: npz[name] for name in wanted}
+    except DataError:
+        raise
+    except Exception as exc:  # zipfile, zlib and numpy's header parser raise a dozen types
+        raise DataError(f"{what} is not a readable .npz (no pickled objects): {exc}") from None
 
 
 def _select(
@@ -137,11 +164,7 @@ def _load_csv(raw: bytes, file: Path, target: str | None, features: Sequence[str
 
 def _load_npz(raw: bytes, file: Path, target: str | None, features: Sequence[str] | None) -> Table:
     where = f"table {str(file)!r}"
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{where} is not a readable .npz without pickled objects: {exc}") from None
+    arrays = read_npz(raw, where)
     if "X" not in arrays:
         raise DataError(f"{where} has no array 'X'; arrays are {sorted(arrays)}")
     X = arrays["X"]

@@ -9,7 +9,6 @@ from onnx import TensorProto, helper
 from converters.errors import ConversionError
 from converters.signature import SIGNATURE_KEY, OutputSpec, Signature
 
-INPUT_NAME = "input"
 LABEL_OUTPUT = "label"
 PROBABILITY_OUTPUT = "probabilities"
 VALUE_OUTPUT = "variable"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from converters.data import read_npz
 from converters.errors import DataError
 
 PROFILE_FORMAT = 1
@@ -108,29 +108,18 @@ class ReferenceProfile:
     @classmethod
     def from_bytes(cls, data: bytes) -> ReferenceProfile:
         """Read ``to_bytes`` output with ``allow_pickle=False``; DataError when malformed."""
-        try:
-            with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as npz:
-                missing = [name for name in _ARRAYS if name not in npz.files]
-                if missing:
-                    raise DataError(f"profile lacks arrays {missing}")
-                arrays = {name: npz[name] for name in _ARRAYS}
-        except DataError:
-            raise
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise DataError(
-                f"profile bytes are not a valid profile (.npz, no pickle): {exc}"
-            ) from None
+        arrays = read_npz(bytes(data), "profile", _ARRAYS)
         try:
             return cls._from_arrays(arrays)
         except DataError:
             raise
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # e.g. int() of an array
             raise DataError(f"profile arrays are malformed: {exc}") from None
 
     @classmethod
     def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> ReferenceProfile:
         if arrays["format"].shape != () or int(arrays["format"]) != PROFILE_FORMAT:
-            raise DataError(f"profile format {arrays['format']!r} is not {PROFILE_FORMAT}")
+            raise DataError(f"profile format {arrays['format'].tolist()!r} is not {PROFILE_FORMAT}")
         if arrays["features"].dtype.kind != "U" or arrays["features"].ndim != 1:
             raise DataError("profile features must be a 1-d unicode string array")
         for name in ("quantiles", "means", "stds", "sample"):

@@ -138,13 +138,6 @@ class Signature:
         """Width of the input tensor."""
         return len(self.features)
 
-    def output(self, name: str) -> OutputSpec:
-        """The output spec called ``name`` (KeyError when there is none)."""
-        for spec in self.outputs:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe document (lists, strings, ints, None) that ``from_dict`` reads back."""
         return {
@@ -202,6 +195,8 @@ class Signature:
             document = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SignatureError(f"signature is not valid JSON: {exc}") from None
+        except RecursionError:  # hostile metadata: "[[[[..." deeper than the parser's stack
+            raise SignatureError("signature JSON is nested too deeply to be a signature") from None
         return cls.from_dict(document)
 
 

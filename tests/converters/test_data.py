@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -135,4 +136,57 @@ def test_load_table_npz_object_array_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "t.npz"
     np.savez(path, X=np.array([[1, "a"]], dtype=object))
     with pytest.raises(DataError, match="pickled"):
+        load_table(path)
+
+
+def test_load_table_csv_target_also_named_as_feature_raises(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="target column 'y' cannot also be a feature"):
+        load_table(_csv(tmp_path, "a,y\n1,0\n"), target="y", features=["a", "y"])
+
+
+def test_load_table_csv_not_utf8_raises(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("prix,côté\n1,2\n".encode("latin-1"))
+    with pytest.raises(DataError, match="is not UTF-8 text"):
+        load_table(path)
+
+
+def test_load_table_csv_only_separators_raises(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="is empty"):
+        load_table(_csv(tmp_path, ",,\n , \n"))
+
+
+def test_load_table_csv_oversized_field_raises(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="malformed CSV"):
+        load_table(_csv(tmp_path, "a,b\n1," + "9" * 200_000 + "\n"))
+
+
+def test_load_table_npz_unreadable_array_raises(tmp_path: Path, unreadable_npz) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, X=np.zeros((2, 2)))
+    path = tmp_path / "t.npz"
+    path.write_bytes(unreadable_npz(buffer.getvalue(), "unknown-compression"))
+    with pytest.raises(DataError, match=r"is not a readable \.npz"):
+        load_table(path)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"X": np.zeros(3)}, r"X is float64 \[3\]; expected numeric \[rows, features\]"),
+        ({"X": np.zeros((0, 2))}, r"expected numeric \[rows, features\]"),
+        (
+            {"X": np.zeros((3, 2)), "feature_names": np.array(["a", "b", "c"])},
+            "3 feature_names for 2 columns of X",
+        ),
+        ({"X": np.zeros((3, 2)), "y": np.zeros(2)}, "y has 2 values for 3 rows of X"),
+    ],
+    ids=["1-d", "no-rows", "names", "y"],
+)
+def test_load_table_npz_inconsistent_arrays_raise(
+    tmp_path: Path, arrays: dict, message: str
+) -> None:
+    path = tmp_path / "t.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=message):
         load_table(path)

@@ -143,6 +143,26 @@ def test_convert_feature_names_of_wrong_length_raise_data_error(regression_data)
         convert(LinearRegression().fit(X, y), X, feature_names=["a", "b", "c"])
 
 
+def test_convert_repeated_feature_names_raise_data_error(regression_data) -> None:
+    X, y = regression_data
+    with pytest.raises(DataError, match="feature names must be unique and non-empty"):
+        convert(LinearRegression().fit(X, y), X, feature_names=["a", "b", "c", "d", "e", "a"])
+
+
+def test_convert_max_parity_rows_below_one_raises_data_error(regression_data) -> None:
+    X, y = regression_data
+    with pytest.raises(DataError, match="max_parity_rows must be >= 1, got 0"):
+        convert(LinearRegression().fit(X, y), X, max_parity_rows=0)
+
+
+def test_check_parity_sample_without_rows_raises_data_error(regression_data) -> None:
+    X, y = regression_data
+    model = LinearRegression().fit(X, y)
+    conversion = convert(model, X)
+    with pytest.raises(DataError, match="sample has no rows"):
+        check_parity(model, conversion.onnx_bytes, conversion.signature, X[:0])
+
+
 def test_tolerance_negative_value_is_refused() -> None:
     with pytest.raises(ValueError, match="value_atol"):
         Tolerance(value_atol=-1.0)

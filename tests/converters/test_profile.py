@@ -101,3 +101,60 @@ def test_reference_profile_from_bytes_missing_array_raises_data_error() -> None:
     np.savez(buffer, format=np.array(1))
     with pytest.raises(DataError, match="lacks arrays"):
         ReferenceProfile.from_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize("how", ["unknown-compression", "encrypted"])
+def test_reference_profile_from_bytes_unreadable_member_raises_data_error(
+    unreadable_npz, how: str
+) -> None:
+    data = unreadable_npz(build_profile(_data(50), ["a", "b"]).to_bytes(), how)
+    with pytest.raises(DataError, match=r"not a readable \.npz"):
+        ReferenceProfile.from_bytes(data)
+
+
+def _profile_bytes(**changes: np.ndarray) -> bytes:
+    profile = build_profile(_data(50), ["a", "b"])
+    arrays = {
+        "format": np.array(1),
+        "features": np.array(["a", "b"]),
+        "n_rows": np.array(50),
+        "n_dropped": np.array(0),
+        "quantiles": profile.quantiles,
+        "means": profile.means,
+        "stds": profile.stds,
+        "sample": profile.sample,
+    }
+    buffer = io.BytesIO()
+    np.savez(buffer, **(arrays | changes))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format": np.array(2)}, "profile format 2 is not 1"),
+        ({"features": np.array([b"a", b"b"])}, "1-d unicode string array"),
+        ({"means": np.array([1, 2])}, "means must be a float array"),
+        ({"quantiles": np.zeros((2, 5))}, r"quantiles has shape \[2, 5\]; expected \[2, 101\]"),
+        ({"sample": np.zeros((4, 3))}, r"sample has shape \[4, 3\]; expected \[rows, 2\]"),
+        ({"n_rows": np.array(-1)}, "row counts must be >= 0"),
+        ({"n_rows": np.array([1, 2])}, "arrays are malformed"),
+        ({"n_rows": np.array(np.inf)}, "arrays are malformed"),
+    ],
+    ids=["format", "features", "means", "quantiles", "sample", "negative", "vector", "inf"],
+)
+def test_reference_profile_from_bytes_malformed_arrays_raise_data_error(
+    changes: dict, message: str
+) -> None:
+    with pytest.raises(DataError, match=message):
+        ReferenceProfile.from_bytes(_profile_bytes(**changes))
+
+
+def test_build_profile_non_numeric_data_raises_data_error() -> None:
+    with pytest.raises(DataError, match="not numeric"):
+        build_profile([["a", "b"]], ["x", "y"])
+
+
+def test_build_profile_max_sample_below_one_raises_data_error() -> None:
+    with pytest.raises(DataError, match="max_sample must be >= 1"):
+        build_profile(_data(10), ["a", "b"], max_sample=0)

@@ -94,3 +94,30 @@ def test_convert_multi_output_regression_is_unsupported(regression_data) -> None
     model = LinearRegression().fit(X, np.column_stack([y, -y]))
     with pytest.raises(UnsupportedModelError, match="only single-output regression"):
         convert(model, X)
+
+
+def test_convert_converter_library_failure_is_unsupported_naming_the_error(
+    regression_data,
+) -> None:
+    X, y = regression_data
+
+    class Unconvertible(LinearRegression):
+        """A type whose converter fails the way converter libraries do."""
+
+    def failing(model: object, n_features: int) -> onnx.ModelProto:
+        raise KeyError("no shape calculator for Unconvertible")
+
+    register_converter(Unconvertible, failing)
+    try:
+        with pytest.raises(UnsupportedModelError, match="KeyError: 'no shape calculator"):
+            convert(Unconvertible().fit(X, y), X)
+    finally:
+        unregister_converter(Unconvertible)
+
+
+def test_convert_classifier_with_fractional_class_labels_is_unsupported(binary_data) -> None:
+    X, y = binary_data
+    model = LogisticRegression().fit(X, y)
+    model.classes_ = np.array([0.5, 1.5])  # sklearn refuses such labels; a custom model may not
+    with pytest.raises(UnsupportedModelError, match=r"class label 0\.5 is neither an int nor"):
+        convert(model, X)

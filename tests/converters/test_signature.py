@@ -73,3 +73,29 @@ def test_signature_from_dict_future_format_raises_signature_error() -> None:
 def test_signature_from_json_bad_json_raises_signature_error() -> None:
     with pytest.raises(SignatureError, match="not valid JSON"):
         Signature.from_json("{nope")
+
+
+def test_signature_from_json_nested_too_deeply_raises_signature_error() -> None:
+    with pytest.raises(SignatureError, match="nested too deeply"):
+        Signature.from_json("[" * 100_000)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([1, 2], "must be a mapping, got list"),
+        ({"outputs": "label"}, "'outputs' must be a list, got str"),
+        ({"outputs": [{"name": "label", "dtype": "int64", "shape": 3}]}, "malformed"),
+        ({"outputs": [{"name": "", "dtype": "int64", "shape": [None]}]}, "non-empty string"),
+        ({"outputs": [{"name": "label", "dtype": "int64", "shape": [-1]}]}, "non-negative"),
+        ({"input_name": ""}, "input_name must be a non-empty string"),
+    ],
+    ids=["not-mapping", "outputs-string", "shape-int", "empty-name", "negative-dim", "input"],
+)
+def test_signature_from_dict_malformed_document_raises_signature_error(
+    document: object, message: str
+) -> None:
+    if isinstance(document, dict):
+        document = _classifier().to_dict() | document
+    with pytest.raises(SignatureError, match=message):
+        Signature.from_dict(document)

@@ -14,6 +14,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from converters import (
     SIGNATURE_KEY,
     InvalidOnnxError,
+    OutputSpec,
     Signature,
     convert,
     load_session,
@@ -218,3 +219,69 @@ def test_load_session_uses_single_thread_no_spin_options() -> None:
 def test_load_session_garbage_raises_invalid_onnx() -> None:
     with pytest.raises(InvalidOnnxError, match="onnxruntime cannot load"):
         load_session(b"garbage")
+
+
+def _with_signature_metadata(model: onnx.ModelProto, value: str) -> bytes:
+    model.metadata_props.append(onnx.StringStringEntryProto(key=SIGNATURE_KEY, value=value))
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{nope", "not valid JSON"),
+        ("[" * 100_000, "nested too deeply"),
+        ('{"features": "abc"}', "lacks the key"),
+    ],
+    ids=["bad-json", "deep", "incomplete"],
+)
+def test_validate_onnx_invalid_embedded_signature_is_refused(value: str, message: str) -> None:
+    data = _with_signature_metadata(_regressor_model(), value)
+    with pytest.raises(
+        InvalidOnnxError, match=f"metadata 'galgate.signature' is invalid: .*{message}"
+    ):
+        validate_onnx(data)
+
+
+def test_validate_onnx_embedded_signature_naming_other_input_and_outputs_is_refused() -> None:
+    lying = Signature(
+        ("a", "b", "c"),
+        "features",
+        (OutputSpec("prediction", "float32", (None, 1)),),
+        "regression",
+        (),
+        None,
+        None,
+        "prediction",
+    )
+    data = _with_signature_metadata(_regressor_model(), lying.to_json())
+    with pytest.raises(InvalidOnnxError) as err:
+        validate_onnx(data)
+    assert "input name 'features' vs graph 'input'" in str(err.value)
+    assert "outputs [prediction: float32 [None, 1]] vs graph [variable: float32 [None, 1]]" in str(
+        err.value
+    )
+
+
+def test_validate_onnx_feature_names_of_wrong_count_are_refused() -> None:
+    with pytest.raises(InvalidOnnxError, match="3 features but 2 feature names were given"):
+        validate_onnx(_regressor_model().SerializeToString(), feature_names=["a", "b"])
+
+
+def test_validate_onnx_repeated_feature_names_are_refused() -> None:
+    with pytest.raises(InvalidOnnxError, match="unique"):
+        validate_onnx(_regressor_model().SerializeToString(), feature_names=["a", "b", "a"])
+
+
+def test_validate_onnx_not_bytes_is_refused() -> None:
+    with pytest.raises(InvalidOnnxError, match="must be bytes, got str"):
+        validate_onnx("input.onnx")  # type: ignore[arg-type]
+
+
+def test_validate_onnx_outputs_of_no_known_task_are_refused() -> None:
+    model = _model(
+        [helper.make_node("Cast", ["input"], ["codes"], to=TensorProto.INT64)],
+        outputs=[helper.make_tensor_value_info("codes", TensorProto.INT64, ["N", 3])],
+    )
+    with pytest.raises(InvalidOnnxError, match=r"cannot infer the task from outputs \['codes"):
+        validate_onnx(model.SerializeToString())

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
 import sqlite3
-import sys
 import time
 
 import grpc
@@ -19,36 +16,12 @@ from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from registry.entities import Stage
 from registry.repository import Registry
 from tests.gateway.conftest import publish, register
+from tests.gateway.procs import galgate_serve
 
 FLUSH_INTERVAL = 0.05
 # Predictions answered longer ago than this before the kill must have been written.
 WRITTEN_WITHIN = 1.0
-
-
-async def _serve(url: str) -> tuple[asyncio.subprocess.Process, int]:
-    env = {
-        **os.environ,
-        "GALGATE_POLL_INTERVAL": "0.1",
-        "GALGATE_PREDLOG_FLUSH_INTERVAL": str(FLUSH_INTERVAL),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "serve",
-        "--db",
-        url,
-        "--listen",
-        "127.0.0.1:0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=env,
-    )
-    while True:
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-        assert line, "gateway exited before serving"
-        if match := re.search(rb"serving on 127\.0\.0\.1:(\d+)", line):
-            return proc, int(match.group(1))
+ENV = {"GALGATE_POLL_INTERVAL": "0.1", "GALGATE_PREDLOG_FLUSH_INTERVAL": str(FLUSH_INTERVAL)}
 
 
 @pytest.mark.timeout(180)
@@ -61,66 +34,61 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path, trained):
     await registry.transition("clf", "1.0.1", Stage.STAGING, actor="test")
     await registry.close()
 
-    proc, port = await _serve(url)
     answered: dict[str, float] = {}  # prediction id -> when its response arrived
     acknowledged: dict[str, float] = {}  # prediction id -> outcome value the server acked
     promotions = 0
     stop = asyncio.Event()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = prediction_pb2_grpc.PredictionServiceStub(channel)
-            admin = admin_pb2_grpc.ModelAdminStub(channel)
+    async with (
+        galgate_serve(url, env=ENV) as (proc, port),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = prediction_pb2_grpc.PredictionServiceStub(channel)
+        admin = admin_pb2_grpc.ModelAdminStub(channel)
 
-            async def predict_and_record(worker: int) -> None:
-                i = 0
-                while not stop.is_set():
-                    x = trained.X[(worker * 97 + i) % len(trained.X)]
-                    request = pb.PredictRequest(
-                        model="clf", tensor=pb.FloatTensor(rows=1, data=x.tobytes())
-                    )
-                    try:
-                        reply = await stub.Predict(request, timeout=5)
-                        answered[reply.prediction_id] = time.monotonic()
-                        if i % 2 == 0:
-                            value = float(i % 3)
-                            await stub.RecordOutcome(
-                                pb.RecordOutcomeRequest(
-                                    prediction_id=reply.prediction_id, value=value
-                                ),
-                                timeout=5,
-                            )
-                            acknowledged[reply.prediction_id] = value
-                    except grpc.aio.AioRpcError:
-                        return  # the server died under us
-                    i += 1
-
-            async def promote() -> None:
-                nonlocal promotions
-                target = "1.0.1"
-                while not stop.is_set():
-                    try:
-                        await admin.PromoteModel(
-                            apb.PromoteModelRequest(name="clf", version=target, stage="production"),
+        async def predict_and_record(worker: int) -> None:
+            i = 0
+            while not stop.is_set():
+                x = trained.X[(worker * 97 + i) % len(trained.X)]
+                request = pb.PredictRequest(
+                    model="clf", tensor=pb.FloatTensor(rows=1, data=x.tobytes())
+                )
+                try:
+                    reply = await stub.Predict(request, timeout=5)
+                    answered[reply.prediction_id] = time.monotonic()
+                    if i % 2 == 0:
+                        value = float(i % 3)
+                        await stub.RecordOutcome(
+                            pb.RecordOutcomeRequest(prediction_id=reply.prediction_id, value=value),
                             timeout=5,
                         )
-                    except grpc.aio.AioRpcError:
-                        return
-                    promotions += 1
-                    target = "1.0.0" if target == "1.0.1" else "1.0.1"
-                    await asyncio.sleep(0.05)
+                        acknowledged[reply.prediction_id] = value
+                except grpc.aio.AioRpcError:
+                    return  # the server died under us
+                i += 1
 
-            tasks = [asyncio.create_task(predict_and_record(w)) for w in range(4)]
-            tasks.append(asyncio.create_task(promote()))
-            await asyncio.sleep(2.5)
-            proc.send_signal(signal.SIGKILL)  # mid-load: writes, promotions, outcomes
-            killed_at = time.monotonic()
-            await proc.wait()
-            stop.set()
-            await asyncio.gather(*tasks)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        async def promote() -> None:
+            nonlocal promotions
+            target = "1.0.1"
+            while not stop.is_set():
+                try:
+                    await admin.PromoteModel(
+                        apb.PromoteModelRequest(name="clf", version=target, stage="production"),
+                        timeout=5,
+                    )
+                except grpc.aio.AioRpcError:
+                    return
+                promotions += 1
+                target = "1.0.0" if target == "1.0.1" else "1.0.1"
+                await asyncio.sleep(0.05)
+
+        tasks = [asyncio.create_task(predict_and_record(w)) for w in range(4)]
+        tasks.append(asyncio.create_task(promote()))
+        await asyncio.sleep(2.5)
+        proc.send_signal(signal.SIGKILL)  # mid-load: writes, promotions, outcomes
+        killed_at = time.monotonic()
+        await proc.wait()
+        stop.set()
+        await asyncio.gather(*tasks)
 
     assert len(acknowledged) > 20 and promotions > 2
     with sqlite3.connect(path) as db:
@@ -143,16 +111,12 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path, trained):
     registry = await Registry.open(url)
     expected = (await registry.production_version("clf")).version
     await registry.close()
-    proc, port = await _serve(url)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = prediction_pb2_grpc.PredictionServiceStub(channel)
-            request = pb.PredictRequest(
-                model="clf", tensor=pb.FloatTensor(rows=1, data=trained.X[0].tobytes())
-            )
-            assert (await stub.Predict(request, wait_for_ready=True, timeout=30)).version == (
-                expected
-            )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), timeout=30)
+    async with (
+        galgate_serve(url, env=ENV) as (_, port),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = prediction_pb2_grpc.PredictionServiceStub(channel)
+        request = pb.PredictRequest(
+            model="clf", tensor=pb.FloatTensor(rows=1, data=trained.X[0].tobytes())
+        )
+        assert (await stub.Predict(request, wait_for_ready=True, timeout=30)).version == (expected)

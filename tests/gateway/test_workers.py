@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
+import subprocess
 import sys
 
 import grpc
@@ -15,12 +15,7 @@ from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc
 from registry.repository import Registry
 from tests.gateway.conftest import publish
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.gateway.procs import free_port, galgate_serve
 
 
 @pytest.mark.timeout(120)
@@ -29,45 +24,32 @@ async def test_two_workers_share_one_port_and_stop_on_sigterm(tmp_path, trained)
     registry = await Registry.open(url)
     await publish(registry, "clf", trained.clf_a, trained.X)
     await registry.close()
-    port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "serve",
-        "--db",
-        url,
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
+    workers = galgate_serve(url, "--workers", "2", listen=f"127.0.0.1:{free_port()}")
+    async with workers as (proc, port):
         request = pb.PredictRequest(
             model="clf", tensor=pb.FloatTensor(rows=1, data=trained.X[0].tobytes())
         )
         prefixes = set()
-        for _ in range(40):  # new channels spread over the workers by SO_REUSEPORT
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        # New channels spread over the workers by SO_REUSEPORT; the second worker may
+        # still be starting (loading models) when the first already answers.
+        deadline = asyncio.get_running_loop().time() + 60
+        while asyncio.get_running_loop().time() < deadline:
+            # A channel-local subchannel pool: each channel opens its own connection
+            # instead of reusing one another channel to the same address made.
+            options = [("grpc.use_local_subchannel_pool", 1)]
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
                 stub = prediction_pb2_grpc.PredictionServiceStub(channel)
                 reply = await stub.Predict(request, wait_for_ready=True, timeout=60)
                 prefixes.add(reply.prediction_id.split("-")[0])
             if len(prefixes) == 2:
                 break
+            await asyncio.sleep(0.05)
         assert len(prefixes) == 2, "only one worker answered"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def test_workers_refuse_a_shared_metrics_port(tmp_path):
-    import subprocess
-
     result = subprocess.run(
         [
             sys.executable,
