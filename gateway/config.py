@@ -51,9 +51,11 @@ class Settings:
     demo: bool = False
 
     def __post_init__(self) -> None:
-        host, sep, port = self.listen.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ConfigError(f"listen must be HOST:PORT, got {self.listen!r}")
+        for name in ("listen", "metrics_listen"):
+            value = getattr(self, name)
+            host, sep, port = value.rpartition(":")
+            if (value or name == "listen") and (not sep or not host or not port.isdigit()):
+                raise ConfigError(f"{name} must be HOST:PORT, got {value!r}")
         for name in ("max_message_bytes", "max_upload_bytes", "max_concurrent_rpcs"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")

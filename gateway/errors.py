@@ -23,12 +23,8 @@ class PayloadTooLargeError(GatewayError):
     """An upload exceeds its configured size cap."""
 
 
-class UnauthenticatedError(GatewayError):
-    """Missing or wrong bearer token."""
-
-
-class NotReadyError(GatewayError):
-    """The gateway is starting or shutting down."""
+class ListenError(GatewayError):
+    """The server cannot bind its address (in use, or not an address of this machine)."""
 
 
 class ArtifactLoadError(GatewayError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 import signal
@@ -83,7 +84,7 @@ def run(settings: Settings, workers: int = 1) -> int:
         return 2
     if settings.demo:  # create the demo once, before workers race to do it
         asyncio.run(_prepare_demo(settings))
-    worker_settings = Settings(**{**_fields(settings), "demo": False})
+    worker_settings = dataclasses.replace(settings, demo=False)
     context = multiprocessing.get_context("spawn")
     procs = [context.Process(target=_worker, args=(worker_settings,)) for _ in range(workers)]
     for proc in procs:
@@ -110,7 +111,3 @@ async def _prepare_demo(settings: Settings) -> None:
         await ensure_demo(registry)
     finally:
         await registry.close()
-
-
-def _fields(settings: Settings) -> dict:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}

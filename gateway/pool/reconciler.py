@@ -18,7 +18,7 @@ from gateway.pool.loader import load_version
 from gateway.pool.model import LoadedModel
 from gateway.pool.snapshot import ExperimentArms, ModelRoute, Served, Snapshot
 from gateway.routing import CONTROL, TREATMENT, Strategy, StrategyState, strategy_from_state
-from gateway.stats import Moments, metric_named
+from gateway.stats import Metric, Moments, metric_named
 from registry.entities import ExperimentRoute, ServedVersion
 from registry.repository import Registry
 
@@ -52,14 +52,14 @@ class Pool:
         self.current = Snapshot.empty()
         self.ready = False
         self.failures: dict[tuple[str, str], LoadFailure] = {}
-        self.swaps = 0
         self._retained = retained_versions
         # (name, version) -> loaded model, least recently wanted first.
         self._loaded: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        # Allocation strategies of running experiments, kept across snapshots by id.
-        self._strategies: dict[int, Strategy] = {}
+        # Allocation strategy and metric of each running experiment, kept across
+        # snapshots by experiment id so learning survives a swap.
+        self._strategies: dict[int, tuple[Strategy, Metric]] = {}
 
     async def ensure_loaded(self, name: str, version: str) -> LoadedModel:
         """Load (or reuse) one version; raises ArtifactLoadError if it cannot serve."""
@@ -115,7 +115,6 @@ class Pool:
             self._strategies = {i: s for i, s in self._strategies.items() if i in running}
             snapshot = Snapshot(event_id=state.event_id, routes=routes)
             if snapshot.routes != old.routes:
-                self.swaps += 1
                 self.metrics.swaps.inc()
             self.current = snapshot  # the swap: one reference assignment
             self.ready = True
@@ -159,20 +158,18 @@ class Pool:
         self, experiment: ExperimentRoute, control: LoadedModel, treatment: LoadedModel
     ) -> ExperimentArms:
         """The routing arms of a running experiment, keeping its strategy's learning."""
-        strategy = self._strategies.get(experiment.id)
-        if strategy is None:
-            strategy = await self._rebuild_strategy(experiment)
-            self._strategies[experiment.id] = strategy
+        learner = self._strategies.get(experiment.id)
+        if learner is None:
+            learner = self._strategies[experiment.id] = await self._rebuild_strategy(experiment)
         return ExperimentArms(
             id=experiment.id,
             key=str(experiment.id),
             control=Served(model=control, arm="control", experiment_id=str(experiment.id)),
             treatment=Served(model=treatment, arm="treatment", experiment_id=str(experiment.id)),
-            strategy=strategy,
-            metric=experiment.metric,
+            strategy=learner[0],
         )
 
-    async def _rebuild_strategy(self, experiment: ExperimentRoute) -> Strategy:
+    async def _rebuild_strategy(self, experiment: ExperimentRoute) -> tuple[Strategy, Metric]:
         """A strategy that starts from every outcome recorded so far (survives restarts)."""
         metric = metric_named(experiment.metric)
         aggregates = await self.registry.arm_aggregates(experiment.id)
@@ -190,22 +187,14 @@ class Pool:
             min_samples=experiment.min_samples,
             binary=metric.binary,
         )
-        return strategy_from_state(state)
+        return strategy_from_state(state), metric
 
     def observe_outcome(self, experiment_id: int, arm: str, metric_value: float) -> None:
         """Feed one outcome's metric value to the running experiment's strategy."""
-        strategy = self._strategies.get(experiment_id)
-        if strategy is None or arm not in ("control", "treatment"):
-            return
-        route = next(
-            (
-                r.experiment
-                for r in self.current.routes.values()
-                if r.experiment is not None and r.experiment.id == experiment_id
-            ),
-            None,
-        )
-        metric = metric_named(route.metric if route else "reward")
+        learner = self._strategies.get(experiment_id)
+        if learner is None or arm not in ("control", "treatment"):
+            return  # ended or paused: nothing routes by it in this process
+        strategy, metric = learner
         strategy.observe(
             TREATMENT if arm == "treatment" else CONTROL, metric.to_reward(metric_value)
         )

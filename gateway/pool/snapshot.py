@@ -32,7 +32,6 @@ class ExperimentArms:
     control: Served
     treatment: Served
     strategy: Strategy
-    metric: str
 
     def choose(self, routing_key: str) -> Served:
         """Pick an arm; a routing key makes random/weighted assignment sticky."""

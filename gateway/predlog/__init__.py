@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from gateway.predlog.record import build_record, predicted_value
-from gateway.predlog.writer import POLICIES, DisabledLog, PredictionLog, PredictionStore
+from gateway.predlog.writer import POLICIES, PredictionLog, PredictionStore
 
 __all__ = [
     "POLICIES",
-    "DisabledLog",
     "PredictionLog",
     "PredictionStore",
     "build_record",

@@ -51,6 +51,7 @@ from gateway.pool.model import Outputs
 from gateway.pool.snapshot import Served
 from gateway.predlog.record import build_record
 from registry.entities import PredictionRecord
+from registry.errors import InvalidArgumentError
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +331,12 @@ class PredictionLog:
         delay = _FIRST_BACKOFF
         while True:
             try:
-                await self._store.write_predictions(batch)
+                try:
+                    await self._store.write_predictions(batch)
+                except InvalidArgumentError:
+                    # The database refuses something in the batch itself, which no retry
+                    # can fix: write the records one by one and drop only the refused ones.
+                    batch = await self._without_refused(batch)
             except Exception as exc:
                 self._failures += 1
                 if self._failure_counter is not None:
@@ -356,20 +362,22 @@ class PredictionLog:
             self._progress.set()
             return
 
+    async def _without_refused(self, batch: list[PredictionRecord]) -> list[PredictionRecord]:
+        """Write each record alone; count the refused ones as dropped and return the rest.
 
-class DisabledLog:
-    """Stands in for a PredictionLog where none is configured: logs nothing, rejects nothing."""
-
-    queued = 0
-    dropped = 0
-
-    def admit(self) -> None:
-        """Never refuses."""
-
-    def append(self, *args: object) -> bool:
-        """Logs nothing."""
-        return False
-
-    def get(self, prediction_id: str) -> PredictionRecord | None:
-        """Nothing is pending."""
-        return None
+        A transient failure here propagates, and the whole batch is retried (stored ids
+        are ignored on the next write).
+        """
+        written = []
+        for record in batch:
+            try:
+                await self._store.write_predictions([record])
+            except InvalidArgumentError as exc:
+                log.error(
+                    "prediction log: %r refused by the database: %s", record.prediction_id, exc
+                )
+                self._pending.pop(record.prediction_id, None)
+                self._count_drop(1)
+            else:
+                written.append(record)
+        return written

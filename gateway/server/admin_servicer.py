@@ -13,7 +13,7 @@ from gateway.errors import InvalidInputError, PayloadTooLargeError
 from gateway.experiments.results import Results
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.pool.reconciler import Pool
-from gateway.predlog import DisabledLog, PredictionLog
+from gateway.predlog import PredictionLog
 from gateway.server import admin_codec as codec
 from gateway.server.status import grpc_errors
 from registry.entities import ExperimentState, Stage
@@ -38,15 +38,14 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
         registry: Registry,
         pool: Pool,
         settings: Settings,
-        tracker: ExperimentTracker | None = None,
-        *,
-        predlog: PredictionLog | None = None,
+        tracker: ExperimentTracker,
+        predlog: PredictionLog,
     ) -> None:
-        self._predlog = predlog or DisabledLog()
+        self._predlog = predlog
         self._registry = registry
         self._pool = pool
         self._settings = settings
-        self._tracker = tracker or ExperimentTracker(registry)
+        self._tracker = tracker
         self.metrics = pool.metrics
 
     async def RegisterModel(self, request_iterator, context):
@@ -63,7 +62,8 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             feature_names=list(header.features) or None,
         )
         if profile:
-            parsed = ReferenceProfile.from_bytes(profile)
+            # Decompressing an upload is CPU work: keep it off the event loop.
+            parsed = await asyncio.to_thread(ReferenceProfile.from_bytes, profile)
             if tuple(parsed.features) != tuple(signature.features):
                 raise InvalidInputError(
                     f"reference profile features {list(parsed.features)} differ from the "

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc, prediction_pb2, prediction_pb2_grpc
 from gateway._pb.inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from gateway.config import Settings
+from gateway.errors import ListenError
 from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.metrics import Metrics
@@ -46,18 +47,17 @@ class Gateway:
     pool: Pool
     health: health.aio.HealthServicer
     monitor: Monitor
-    # The prediction log writer (started/drained here) and the RecordOutcome recorder,
-    # whose ``on_outcome`` callback may be set before start.
-    predlog: PredictionLog | None = None
-    outcomes: OutcomeRecorder | None = None
+    # The prediction log writer: started with the server, drained after it stops.
+    predlog: PredictionLog
+    # RecordOutcome's recorder; its ``on_outcome`` hook feeds the bandits.
+    outcomes: OutcomeRecorder
     metrics_port: int | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
         """Start serving; health turns SERVING once production models are loaded and warm."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        if self.predlog is not None:
-            self.predlog.start()
+        self.predlog.start()
         await self.server.start()
         if self.settings.metrics_listen:
             self.metrics_port = self.pool.metrics.serve_http(self.settings.metrics_listen)
@@ -95,9 +95,8 @@ class Gateway:
         """Report NOT_SERVING, refuse new RPCs, let in-flight ones finish within `grace`."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
-        if self.predlog is not None:
-            # After server.stop: every Predict that was answered is in the queue by now.
-            await self.predlog.stop()
+        # After server.stop: every Predict that was answered is in the queue by now.
+        await self.predlog.stop()
         await asyncio.to_thread(self.pool.metrics.close)
         for task in self._tasks:
             task.cancel()
@@ -168,11 +167,11 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     # the other services are served through generic handlers.
     generic = _GenericHandlersOnly(server)
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(pool, ready=lambda: pool.ready, log=predlog, ids=ids), generic
+        InferenceServicer(pool, log=predlog, ids=ids), generic
     )
     tracker = ExperimentTracker(registry)
     admin_pb2_grpc.add_ModelAdminServicer_to_server(
-        AdminServicer(registry, pool, settings, tracker, predlog=predlog), generic
+        AdminServicer(registry, pool, settings, tracker, predlog), generic
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)
@@ -184,12 +183,18 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         ),
         server,
     )
-    if settings.tls_cert:
-        with open(settings.tls_cert, "rb") as cert, open(settings.tls_key, "rb") as key:
-            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
-        port = server.add_secure_port(settings.listen, credentials)
-    else:
-        port = server.add_insecure_port(settings.listen)
+    try:
+        if settings.tls_cert:
+            with open(settings.tls_cert, "rb") as cert, open(settings.tls_key, "rb") as key:
+                credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+            port = server.add_secure_port(settings.listen, credentials)
+        else:
+            port = server.add_insecure_port(settings.listen)
+    except RuntimeError as exc:  # grpc's "Failed to bind to address ..."
+        raise ListenError(
+            f"cannot listen on {settings.listen}: the port is in use or the host is not an "
+            "address of this machine"
+        ) from exc
     return Gateway(
         server=server,
         port=port,

@@ -9,6 +9,24 @@ from gateway.errors import InvalidInputError
 from gateway.pool.model import LoadedModel, Outputs
 
 _MAX_REPORTED = 5
+# Routing keys are stored with every logged prediction: a bound keeps one caller from
+# writing megabytes per request into the log.
+MAX_ROUTING_KEY = 256
+
+
+def checked_routing_key(key: str) -> str:
+    """The routing key, if it is at most MAX_ROUTING_KEY characters.
+
+    >>> checked_routing_key("account-17")
+    'account-17'
+    """
+    if len(key) > MAX_ROUTING_KEY:
+        raise InvalidInputError(
+            f"routing_key has {len(key)} characters; at most {MAX_ROUTING_KEY} are allowed"
+        )
+    if "\x00" in key:  # PostgreSQL text cannot hold NUL: the key could not be logged
+        raise InvalidInputError("routing_key contains a NUL character; send printable text")
+    return key
 
 
 def to_array(request: pb.PredictRequest, model: LoadedModel) -> np.ndarray:

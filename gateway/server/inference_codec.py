@@ -10,6 +10,7 @@ import numpy as np
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway.errors import InvalidInputError
 from gateway.pool.model import LoadedModel, Outputs
+from gateway.server.codec import checked_routing_key
 from registry.naming import version_core
 
 PLATFORM = "onnxruntime_onnx"
@@ -128,7 +129,7 @@ def routing_key(request: pb.ModelInferRequest) -> str:
         raise InvalidInputError(
             f"parameter {ROUTING_KEY!r} must be a string_param; got {which or 'no value'}"
         )
-    return param.string_param
+    return checked_routing_key(param.string_param)
 
 
 def to_array(request: pb.ModelInferRequest, model: LoadedModel) -> np.ndarray:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
-from collections.abc import Callable
 
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway._pb.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 from gateway.errors import ModelNotServedError
 from gateway.pool.reconciler import Pool
-from gateway.predlog import DisabledLog, PredictionLog
+from gateway.predlog import PredictionLog
 from gateway.server import inference_codec as codec
 from gateway.server.prediction_servicer import PredictionIds
 from gateway.server.status import grpc_errors
@@ -39,15 +38,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self,
         pool: Pool,
         *,
-        ready: Callable[[], bool],
-        log: PredictionLog | None = None,
-        ids: PredictionIds | None = None,
+        log: PredictionLog,
+        ids: PredictionIds,
     ) -> None:
         self.metrics = pool.metrics
         self._pool = pool
-        self._ready = ready
-        self._log = log or DisabledLog()
-        self._ids = ids or PredictionIds()
+        self._log = log
+        self._ids = ids
         self._metadata = pb.ServerMetadataResponse(
             name=SERVER_NAME, version=_galgate_version(), extensions=[]
         )
@@ -56,7 +53,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.ServerLiveResponse(live=True)
 
     async def ServerReady(self, request, context):
-        return pb.ServerReadyResponse(ready=bool(self._ready()))
+        return pb.ServerReadyResponse(ready=self._pool.ready)
 
     async def ServerMetadata(self, request, context):
         return self._metadata
@@ -93,5 +90,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
         prediction_id = self._ids.next()
         response.parameters[PREDICTION_ID_PARAMETER].string_param = prediction_id
+        if model.stats is not None:
+            model.stats.observe(time.perf_counter() - started, x.shape[0])
         self._log.append(served, routing_key, x, outputs, prediction_id, started)
         return response

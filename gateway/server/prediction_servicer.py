@@ -13,7 +13,7 @@ from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
 from gateway.errors import GatewayError
 from gateway.outcomes import OutcomeRecorder
 from gateway.pool.reconciler import Pool
-from gateway.predlog import DisabledLog, PredictionLog
+from gateway.predlog import PredictionLog
 from gateway.server import codec
 from gateway.server.status import grpc_errors, status_for
 
@@ -42,21 +42,21 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
     def __init__(
         self,
         pool: Pool,
-        ids: PredictionIds | None = None,
+        ids: PredictionIds,
         *,
-        log: PredictionLog | None = None,
-        outcomes: OutcomeRecorder | None = None,
+        log: PredictionLog,
+        outcomes: OutcomeRecorder,
     ) -> None:
         self._pool = pool
-        self._ids = ids or PredictionIds()
+        self._ids = ids
         self.metrics = pool.metrics
-        # Without a log nothing is logged; without a recorder RecordOutcome is UNIMPLEMENTED.
-        self._log = log or DisabledLog()
+        self._log = log
         self._outcomes = outcomes
 
     def _predict(self, request: pb.PredictRequest) -> pb.PredictResponse:
         started = time.perf_counter()
-        served = self._pool.current.route(request.model, request.routing_key, request.version)
+        routing_key = codec.checked_routing_key(request.routing_key)
+        served = self._pool.current.route(request.model, routing_key, request.version)
         model = served.model
         x = codec.to_array(request, model)
         self._log.admit()
@@ -73,7 +73,7 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
         )
         if model.stats is not None:
             model.stats.observe(time.perf_counter() - started, x.shape[0])
-        self._log.append(served, request.routing_key, x, outputs, prediction_id, started)
+        self._log.append(served, routing_key, x, outputs, prediction_id, started)
         return response
 
     async def Predict(self, request, context):
@@ -93,18 +93,10 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
                 )
 
     async def RecordOutcome(self, request, context):
-        if self._outcomes is None:
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED, "outcome recording is not enabled in this gateway"
-            )
         [duplicate] = await self._outcomes.record([(request.prediction_id, request.value)])
         return pb.RecordOutcomeResponse(duplicate=duplicate)
 
     async def RecordOutcomes(self, request, context):
-        if self._outcomes is None:
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED, "outcome recording is not enabled in this gateway"
-            )
         duplicates = await self._outcomes.record(
             [(item.prediction_id, item.value) for item in request.outcomes]
         )

@@ -14,13 +14,12 @@ from converters.errors import ConversionError
 from gateway.errors import (
     ArtifactLoadError,
     InvalidInputError,
+    ListenError,
     ModelNotServedError,
-    NotReadyError,
     OutcomeNotAllowedError,
     PayloadTooLargeError,
     PredictionNotFoundError,
     QueueFullError,
-    UnauthenticatedError,
 )
 from registry.errors import (
     ArtifactNotFoundError,
@@ -45,9 +44,8 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     ModelNotServedError: Code.NOT_FOUND,
     QueueFullError: Code.RESOURCE_EXHAUSTED,
     PayloadTooLargeError: Code.RESOURCE_EXHAUSTED,
-    UnauthenticatedError: Code.UNAUTHENTICATED,
-    NotReadyError: Code.UNAVAILABLE,
     ArtifactLoadError: Code.FAILED_PRECONDITION,
+    ListenError: Code.UNAVAILABLE,  # raised at startup only; never reaches a client
     PredictionNotFoundError: Code.NOT_FOUND,
     OutcomeNotAllowedError: Code.FAILED_PRECONDITION,
     # registry

@@ -253,3 +253,19 @@ async def test_get_status_lists_loaded_versions(admin, gateway):
         ("reg", "1.0.0", "production"),
     }
     assert status.event_id == gateway.pool.current.event_id
+
+
+async def test_register_model_corrupt_profile_is_invalid_argument(admin, served, trained):
+    err = await _error(admin.RegisterModel(_upload(trained.clf_b, profile=b"PK\x03\x04broken")))
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "profile" in err.details()
+    assert [v.version for v in (await served.get_model("clf")).versions] == ["1.0.0"]
+
+
+async def test_register_model_profile_of_other_features_is_invalid_argument(admin, trained):
+    from converters import build_profile
+
+    profile = build_profile(trained.X, [f"x{i}" for i in range(len(FEATURES))]).to_bytes()
+    err = await _error(admin.RegisterModel(_upload(trained.clf_b, profile=profile)))
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "differ from the model's" in err.details()

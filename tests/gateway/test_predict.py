@@ -161,3 +161,17 @@ async def test_predict_honours_client_deadline(stub, trained):
     request = pb.PredictRequest(model="clf", features=_named(trained.X[0]))
     response = await stub.Predict(request, timeout=5)
     assert response.rows == 1
+
+
+async def test_predict_overlong_routing_key_is_invalid_argument(stub, trained):
+    request = pb.PredictRequest(model="clf", features=_named(trained.X[0]), routing_key="k" * 257)
+    err = await _status(stub, request)
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "routing_key has 257 characters; at most 256" in err.details()
+
+
+async def test_predict_routing_key_with_nul_is_invalid_argument(stub, trained):
+    request = pb.PredictRequest(model="clf", features=_named(trained.X[0]), routing_key="a\x00b")
+    err = await _status(stub, request)
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "NUL" in err.details()

@@ -186,3 +186,24 @@ async def test_unmapped_exception_is_internal_with_reference_and_no_leak():
         assert "secret" not in err.value.details()
     finally:
         await server.stop(0)
+
+
+def test_build_server_on_a_busy_port_is_a_listen_error(sqlite_registry):
+    import socket
+
+    from gateway.errors import ListenError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        with pytest.raises(ListenError, match=f"cannot listen on {address}"):
+            build_server(Settings(listen=address), sqlite_registry)
+
+
+@pytest.mark.parametrize("value", ["nonsense", "127.0.0.1:", ":9464"])
+def test_settings_refuse_a_malformed_metrics_address(value):
+    from gateway.config import ConfigError
+
+    with pytest.raises(ConfigError, match="metrics_listen must be HOST:PORT"):
+        Settings(metrics_listen=value)

@@ -300,6 +300,12 @@ def _integer_routing_key() -> pb.ModelInferRequest:
     return request
 
 
+def _overlong_routing_key() -> pb.ModelInferRequest:
+    request = infer_request("returns", _x(1))
+    request.parameters["routing_key"].string_param = "k" * 257
+    return request
+
+
 def _classification_parameter() -> pb.ModelInferRequest:
     request = infer_request("direction", _x(1))
     request.outputs.add(name="label").parameters["classification"].int64_param = 2
@@ -368,6 +374,10 @@ INVALID = {
     "integer routing key": (
         _integer_routing_key,
         "parameter 'routing_key' must be a string_param; got int64_param",
+    ),
+    "overlong routing key": (
+        _overlong_routing_key,
+        "routing_key has 257 characters; at most 256 are allowed",
     ),
 }
 

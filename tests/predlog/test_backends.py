@@ -54,3 +54,17 @@ async def test_recorder_pending_prediction_outcome_durable_once(registry):
     with pytest.raises(PredictionNotFoundError, match="p-2"):
         await recorder.record([("p-2", 1.0)])
     await log.stop()
+
+
+async def test_log_drops_only_a_record_the_database_refuses(registry):
+    import dataclasses
+
+    log = PredictionLog(registry, batch_size=10, flush_interval=10.0)
+    log.start()
+    refused = dataclasses.replace(_record(3), routing_key="x" * 300, arm="a" * 40)
+    for i in range(10):
+        assert log.put(refused if i == 3 else _record(i))
+    await log.stop(timeout=10)
+    assert log.dropped == 1 and log.queued == 0
+    assert await registry.get_prediction("p-3") is None
+    assert all([await registry.get_prediction(f"p-{i}") is not None for i in (0, 2, 9)])
