@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli_backend import Backend, CliError, LocalBackend
@@ -31,7 +31,7 @@ from gateway.cli_render import (
 from registry import RegistryError, Stage
 
 if TYPE_CHECKING:
-    from gateway.cli_remote import RemoteBackend, RemoteTarget
+    from gateway.cli_remote import RemoteBackend
 
 
 async def run_command(args: argparse.Namespace, backend: Backend) -> Any:
@@ -130,25 +130,15 @@ def render(args: argparse.Namespace, result: Any) -> str:
     return f"{verb} {v.name} {v.version}: now {v.stage.value}"
 
 
-def remote_target(
-    args: argparse.Namespace, environ: Mapping[str, str] | None = None
-) -> RemoteTarget:
-    """The gateway to call for --server: address, token (--token, else $GALGATE_TOKEN), TLS."""
-    from gateway.cli_remote import RemoteTarget
-
-    environ = os.environ if environ is None else environ
-    token = args.token if args.token is not None else environ.get("GALGATE_TOKEN", "")
-    return RemoteTarget(address=args.server, token=token, tls=args.tls)
-
-
 def _connect(args: argparse.Namespace) -> RemoteBackend:
-    """Connect to the --server gateway (blocking)."""
+    """Connect to the --server gateway (blocking); the token is --token, else $GALGATE_TOKEN."""
     # grpc core logs connection failures (TLS handshakes...) at INFO on stderr; the
     # error line already says what went wrong. Read once, when grpc loads.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    from gateway.cli_remote import RemoteBackend
+    from gateway.cli_remote import RemoteBackend, RemoteTarget
 
-    return RemoteBackend.connect(remote_target(args))
+    token = args.token if args.token is not None else os.environ.get("GALGATE_TOKEN", "")
+    return RemoteBackend.connect(RemoteTarget(address=args.server, token=token, tls=args.tls))
 
 
 async def _open_backend(args: argparse.Namespace) -> Backend:
@@ -201,6 +191,7 @@ def _follow_events(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """Run the gateway in the foreground until SIGTERM/SIGINT (see gateway.serve)."""
     from gateway.config import ConfigError, Settings
+    from gateway.errors import ListenError
     from gateway.serve import run
 
     try:
@@ -209,7 +200,10 @@ def _serve(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:
         fail(str(exc), code=2)
-    return run(settings, workers=args.workers)
+    try:
+        return run(settings, workers=args.workers)
+    except ListenError as exc:
+        fail(str(exc))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

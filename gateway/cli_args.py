@@ -12,7 +12,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def address(value: str) -> str:
-    """A HOST:PORT gateway address (IPv6 hosts in brackets).
+    """A HOST:PORT address to call or listen on (IPv6 hosts in brackets).
 
     >>> address("[::1]:50051")
     '[::1]:50051'

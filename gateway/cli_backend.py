@@ -155,12 +155,7 @@ class LocalBackend:
     async def archive(
         self, name: str, version: str, *, actor: str, reason: str, force: bool
     ) -> ModelVersion:
-        result = await self._registry.archive(
-            name, version, actor=actor, reason=reason, force=force
-        )
-        if isinstance(result, ModelVersion):
-            return result
-        return await self._registry.get_version(name, version)
+        return await self._registry.archive(name, version, actor=actor, reason=reason, force=force)
 
     async def history(self, name: str) -> list[StageTransition]:
         return list(await self._registry.history(name))

@@ -161,25 +161,18 @@ def _when_set(message: Any, field: str) -> datetime | None:
     return _when(getattr(message, field)) if message.HasField(field) else None
 
 
+def _same_named(message: Any, record: type) -> dict[str, Any]:
+    """The values of ``record``'s fields, read from the message's fields of the same names
+    (ExperimentInfo and ExperimentResults mirror ExperimentSpec and Results)."""
+    return {f.name: getattr(message, f.name) for f in fields(record)}
+
+
 def experiment_from_info(info: admin_pb.ExperimentInfo) -> Experiment:
     """Decode an ExperimentInfo. Not sent: the arms' sha256, τ² and the stored final
     results (GetExperimentResults carries those): they decode as "", None and {}."""
     spec = ExperimentSpec(
-        model=info.model,
-        control_version=info.control_version,
-        treatment_version=info.treatment_version,
-        strategy=info.strategy,
-        metric=info.metric,
-        split=info.split,
-        epsilon=info.epsilon,
-        confidence=info.confidence,
-        min_detectable_effect=info.min_detectable_effect,
-        min_samples=info.min_samples,
-        max_loss=info.max_loss or None,
-        end_time=_when_set(info, "end_time"),
-        auto_promote=info.auto_promote,
-        name=info.name,
-        description=info.description,
+        **_same_named(info, ExperimentSpec)
+        | {"max_loss": info.max_loss or None, "end_time": _when_set(info, "end_time")}
     )
     return Experiment(
         id=info.id,
@@ -201,23 +194,11 @@ def report_from_results(message: admin_pb.ExperimentResults) -> ExperimentReport
     """Decode GetExperimentResults into the experiment and its results."""
     from gateway.experiments.results import ArmResult, Results
 
-    def arm(a: admin_pb.ArmResults) -> ArmResult:
-        return ArmResult(a.arm, a.version, a.predictions, a.outcomes, a.metric_mean, a.metric_std)
-
-    results = Results(
-        control=arm(message.control),
-        treatment=arm(message.treatment),
-        difference=message.difference,
-        ci_low=message.ci_low,
-        ci_high=message.ci_high,
-        p_value=message.p_value,
-        sequential_p_value=message.sequential_p_value,
-        sequential_decisive=message.sequential_decisive,
-        effect_size=message.effect_size,
-        required_samples_per_arm=message.required_samples_per_arm,
-        winner=message.winner,
-        recommendation=message.recommendation,
-    )
+    arms = {
+        arm: ArmResult(**_same_named(getattr(message, arm), ArmResult))
+        for arm in ("control", "treatment")
+    }
+    results = Results(**_same_named(message, Results) | arms)
     return ExperimentReport(experiment_from_info(message.experiment), results)
 
 

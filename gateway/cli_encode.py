@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from gateway._pb.galgate.v1 import admin_pb2 as admin_pb
-from gateway.server.admin_codec import METADATA_KEYS
+from gateway.server.admin_codec import METADATA_KEYS, spec_json, timestamp
 from registry import VersionSpec
 from registry.entities import ExperimentSpec
 
@@ -19,58 +19,30 @@ if TYPE_CHECKING:
 CHUNK_BYTES = 1024 * 1024  # RegisterModel chunk size: well under the 4 MiB message cap
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return value.tolist()
-    return str(value)
-
-
 def metadata_json(spec: VersionSpec) -> str:
     """The RegisterModel header's ``metadata_json``: the spec's fields the server accepts.
 
-    Fields the header carries itself (features, tags, ...) and empty values are left out.
+    The server's own JSON of the spec (``spec_json``, what ModelVersionInfo carries),
+    cut down to the keys an upload may set; empty values are left out.
 
     >>> spec = VersionSpec("sklearn", ("a",), {}, training_samples=3, metrics={"acc": 1.0})
     >>> metadata_json(spec)
     '{"metrics": {"acc": 1.0}, "training_samples": 3}'
     """
-    data = {
-        key: getattr(spec, key)
-        for key in sorted(METADATA_KEYS)
-        if getattr(spec, key, None) not in (None, "", {})
-    }
-    return json.dumps(data, default=_json_default, sort_keys=True)
+    stored = json.loads(spec_json(spec))
+    data = {key: stored[key] for key in METADATA_KEYS if stored.get(key) not in (None, "", {})}
+    return json.dumps(data, sort_keys=True)
 
 
 def experiment_request(spec: ExperimentSpec, *, start: bool) -> admin_pb.CreateExperimentRequest:
-    """Encode a CreateExperiment request. The wire's zero values mean "default", so the
-    spec's values must be non-zero where that matters (the CLI's flags ensure it)."""
-    request = admin_pb.CreateExperimentRequest(
-        model=spec.model,
-        control_version=spec.control_version,
-        treatment_version=spec.treatment_version,
-        strategy=spec.strategy,
-        split=spec.split,
-        epsilon=spec.epsilon,
-        metric=spec.metric,
-        confidence=spec.confidence,
-        min_detectable_effect=spec.min_detectable_effect,
-        min_samples=spec.min_samples,
-        max_loss=spec.max_loss or 0.0,
-        auto_promote=spec.auto_promote,
-        name=spec.name,
-        description=spec.description,
-        create_only=not start,
-    )
-    if spec.end_time is not None:
-        request.end_time.FromDatetime(spec.end_time)
-    return request
+    """Encode a CreateExperiment request: the spec's fields under the same names.
+
+    The wire's zero values mean "default", so the spec's values must be non-zero where
+    that matters (the CLI's flags ensure it); no ``max_loss`` is sent as 0.
+    """
+    values = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    values |= {"max_loss": spec.max_loss or 0.0, "end_time": timestamp(spec.end_time)}
+    return admin_pb.CreateExperimentRequest(**values, create_only=not start)
 
 
 def upload_requests(

@@ -15,9 +15,8 @@ from gateway.cli_render_experiment import (
     render_experiments,
 )
 from registry.entities import ExperimentSpec, ExperimentState
+from registry.experiments import METRICS, STRATEGIES
 
-STRATEGIES = ("random", "weighted", "epsilon_greedy", "thompson_sampling")
-METRICS = ("squared_error", "absolute_error", "accuracy", "reward")
 # action -> (target state, past tense, help)
 MOVES = {
     "pause": (
@@ -162,11 +161,11 @@ def _add_create(actions: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
 
 
-def experiment_spec(args: argparse.Namespace, now: datetime | None = None) -> ExperimentSpec:
-    """The ExperimentSpec of `experiments create` (--duration counts from ``now``)."""
+def experiment_spec(args: argparse.Namespace) -> ExperimentSpec:
+    """The ExperimentSpec of `experiments create` (--duration counts from now)."""
     end_time = args.end_time
     if args.duration is not None:
-        end_time = (now or datetime.now(UTC)) + args.duration
+        end_time = datetime.now(UTC) + args.duration
     return ExperimentSpec(
         model=args.model,
         control_version=args.control,

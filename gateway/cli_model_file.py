@@ -33,7 +33,8 @@ def prepare_from_files(args: argparse.Namespace) -> PreparedVersion:
     model_path, data_path = Path(args.model_file), Path(args.data)
     for label, path in (("model file", model_path), ("data file", data_path)):
         if not path.is_file():
-            raise CliError(f"{label} {str(path)!r} not found")
+            problem = "is not a file" if path.exists() else "not found"
+            raise CliError(f"{label} {str(path)!r} {problem}")
     from converters.data import load_table
     from gateway.registration import prepare_estimator, prepare_onnx
 

@@ -243,13 +243,25 @@ def _add_local_commands(commands: Any, parents: _Parents) -> None:
         help="run the gRPC gateway on the registry (settings also from GALGATE_* variables)",
     )
     serve.add_argument(
-        "--listen", default=None, metavar="HOST:PORT", help="default 127.0.0.1:50051"
+        "--listen",
+        type=cli_args.address,
+        default=None,
+        metavar="HOST:PORT",
+        help="default 127.0.0.1:50051",
     )
-    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument(
+        "--workers", type=cli_args.positive_int, default=1, help="processes sharing the port"
+    )
     serve.add_argument(
         "--demo", action="store_true", default=None, help='register the "demo" model first'
     )
-    serve.add_argument("--metrics-listen", default=None, metavar="HOST:PORT", help="Prometheus")
+    serve.add_argument(
+        "--metrics-listen",
+        type=cli_args.address,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics over HTTP there",
+    )
 
     commands.add_parser(
         "demo",

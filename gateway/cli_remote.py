@@ -112,13 +112,9 @@ class RemoteBackend:
         self._predict = predict_grpc.PredictionServiceStub(channel)
 
     @classmethod
-    async def open(cls, target: RemoteTarget) -> RemoteBackend:
-        """Connect to ``target``; RemoteError (UNAVAILABLE) when it cannot be reached in time."""
-        return cls.connect(target)
-
-    @classmethod
     def connect(cls, target: RemoteTarget) -> RemoteBackend:
-        """Blocking form of ``open``."""
+        """Connect to ``target`` (blocking); RemoteError (UNAVAILABLE) when it cannot be
+        reached within ``target.connect_timeout``."""
         options = [("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)]
         if target.tls:
             credentials = grpc.ssl_channel_credentials()

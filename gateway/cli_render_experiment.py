@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.cli_backend import ExperimentReport
 from gateway.cli_render import key_values, number, table, when
-from registry.entities import Experiment
+from registry.entities import Experiment, ExperimentState
 
 # Which way is better, per metric (gateway.stats.metrics; a test keeps them equal).
 LOWER_IS_BETTER = frozenset({"squared_error", "absolute_error"})
@@ -30,7 +30,7 @@ def render_experiment_created(e: Experiment, *, remote: bool) -> str:
         f"created {_subject(e)} ({e.state.value})",
         f"  strategy {_strategy(e)}, metric {_metric(spec.metric)}",
     ]
-    if e.state.value == "running" and not remote:
+    if e.state is ExperimentState.RUNNING and not remote:
         lines.append("  gateways watching this registry start routing when the change reaches them")
     lines.append(f"next: galgate experiments show {e.id}")
     return "\n".join(lines)

@@ -22,13 +22,11 @@ DEMO_FEATURES: tuple[str, ...] = (
     "volume_z",
     "funding_rate",
 )
-# Class labels: sell / hold / buy.
-DEMO_CLASSES: tuple[int, ...] = (-1, 0, 1)
 
 
 @dataclass(frozen=True, slots=True)
 class DemoData:
-    """The demo's synthetic market features and sell/hold/buy labels, split train/test."""
+    """The demo's synthetic market features and sell/hold/buy labels (-1/0/1), split train/test."""
 
     X_train: np.ndarray
     y_train: np.ndarray

@@ -70,7 +70,7 @@ def _metrics(model: Any, X: np.ndarray, y: np.ndarray | None, task: str) -> dict
         numeric = predicted.dtype.kind in "biuf" and y.dtype.kind in "biuf"
         same = predicted == y if numeric else predicted.astype(str) == y.astype(str)
         return {"accuracy": float(np.mean(same))}
-    error = predicted.astype(float).ravel() - np.asarray(y, dtype=float).ravel()
+    error = predicted.astype(float) - y.astype(float)
     return {"rmse": math.sqrt(float(np.mean(error**2))), "mae": float(np.mean(np.abs(error)))}
 
 

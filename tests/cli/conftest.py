@@ -33,6 +33,11 @@ class CliFiles:
     csv: Path
     garbage_onnx: Path
 
+    def register_args(self, model: Path, *flags: str) -> tuple[str, ...]:
+        """`register MODEL --name signal --data <the CSV> --target label FLAGS...`."""
+        data = ("--data", str(self.csv), "--target", "label")
+        return ("register", str(model), "--name", "signal", *data, *flags)
+
 
 @dataclass(frozen=True, slots=True)
 class CliResult:
@@ -161,10 +166,15 @@ async def galgate(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     return CliResult(code, captured.out, captured.err)
 
 
-def error_line(result: CliResult) -> str:
-    """The single stderr line of a failed command."""
-    assert result.code == 1, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+def stderr_line(stderr: str) -> str:
+    """The single 'galgate: error: ...' line a failed command printed (no traceback)."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
     assert lines[0].startswith("galgate: error: ")
     return lines[0]
+
+
+def error_line(result: CliResult, code: int = 1) -> str:
+    """The single stderr line of a command that failed with exit ``code``."""
+    assert result.code == code, (result.stdout, result.stderr)
+    return stderr_line(result.stderr)

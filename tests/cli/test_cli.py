@@ -8,15 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from tests.cli.conftest import FEATURES, CliFiles, run_cli
-
-
-def _error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("galgate: error: ")
-    assert "Traceback" not in stderr
-    return lines[0]
+from tests.cli.conftest import FEATURES, CliFiles, run_cli, stderr_line
 
 
 def _versions(db: str, name: str) -> dict[str, str]:
@@ -31,18 +23,7 @@ def test_cli_lifecycle_register_promote_rollback_history_records_every_step(
     """Runs on a SQLite file and on PostgreSQL (the shared ``db_url`` fixture)."""
     db = db_url
     first = run_cli(
-        db,
-        "register",
-        str(cli_files.sklearn_model),
-        "--name",
-        "signal",
-        "--data",
-        str(cli_files.csv),
-        "--target",
-        "label",
-        "--tag",
-        "desk=crypto",
-        "--json",
+        db, *cli_files.register_args(cli_files.sklearn_model, "--tag", "desk=crypto", "--json")
     )
     assert first.code == 0, first.stderr
     registered = first.json()
@@ -66,17 +47,7 @@ def test_cli_lifecycle_register_promote_rollback_history_records_every_step(
     assert live.code == 0, live.stderr
     assert live.json()["stage"] == "production"
 
-    second = run_cli(
-        db,
-        "register",
-        str(cli_files.xgboost_model),
-        "--name",
-        "signal",
-        "--data",
-        str(cli_files.csv),
-        "--target",
-        "label",
-    )
+    second = run_cli(db, *cli_files.register_args(cli_files.xgboost_model))
     assert second.code == 0, second.stderr
     assert second.stdout.startswith("registered signal 1.0.1 (development)")
     assert "parity" in second.stdout
@@ -115,45 +86,23 @@ def test_cli_lifecycle_register_promote_rollback_history_records_every_step(
 
 def test_cli_errors_print_one_line_and_exit_nonzero(cli_files: CliFiles, sqlite_url: str) -> None:
     db = sqlite_url
-    ok = run_cli(
-        db,
-        "register",
-        str(cli_files.onnx_model),
-        "--name",
-        "signal",
-        "--data",
-        str(cli_files.csv),
-        "--target",
-        "label",
-        "--version",
-        "2.0.0",
-    )
+    ok = run_cli(db, *cli_files.register_args(cli_files.onnx_model, "--version", "2.0.0"))
     assert ok.code == 0, ok.stderr
     assert "not checked" in ok.stdout  # ready-made ONNX: no parity to compute
 
     unknown = run_cli(db, "models", "show", "no-such-model")
     assert unknown.code == 1
-    assert "no-such-model" in _error_line(unknown.stderr)
+    assert "no-such-model" in stderr_line(unknown.stderr)
 
     invalid = run_cli(db, "promote", "signal", "2.0.0", "--to", "production")
     assert invalid.code == 1
-    line = _error_line(invalid.stderr)
+    line = stderr_line(invalid.stderr)
     assert "development" in line and "production" in line
     assert "allowed from development: staging, archived" in line
 
-    garbage = run_cli(
-        db,
-        "register",
-        str(cli_files.garbage_onnx),
-        "--name",
-        "signal",
-        "--data",
-        str(cli_files.csv),
-        "--target",
-        "label",
-    )
+    garbage = run_cli(db, *cli_files.register_args(cli_files.garbage_onnx))
     assert garbage.code == 1
-    _error_line(garbage.stderr)
+    stderr_line(garbage.stderr)
     assert _versions(db, "signal") == {"2.0.0": "development"}
 
     missing = run_cli(
@@ -166,11 +115,11 @@ def test_cli_errors_print_one_line_and_exit_nonzero(cli_files: CliFiles, sqlite_
         str(cli_files.csv.with_name("nope.csv")),
     )
     assert missing.code == 1
-    assert "nope.csv" in _error_line(missing.stderr)
+    assert "nope.csv" in stderr_line(missing.stderr)
 
     usage = run_cli(db, "register", str(cli_files.sklearn_model), "--data", str(cli_files.csv))
     assert usage.code == 2
-    assert "--name" in _error_line(usage.stderr)
+    assert "--name" in stderr_line(usage.stderr)
 
 
 def test_cli_demo_registers_once_and_serves_from_production(tmp_path: Path) -> None:
@@ -193,10 +142,10 @@ def test_cli_archive_production_needs_force_and_rollback_needs_a_previous_versio
     capsys.readouterr()
 
     assert main([*db, "archive", "demo", "1.0.0"]) == 1
-    assert "pass --force" in _error_line(capsys.readouterr().err)
+    assert "pass --force" in stderr_line(capsys.readouterr().err)
 
     assert main([*db, "rollback", "demo"]) == 1
-    assert "no previous production version" in _error_line(capsys.readouterr().err)
+    assert "no previous production version" in stderr_line(capsys.readouterr().err)
 
     assert main([*db, "--json", "archive", "demo", "1.0.0", "--force", "--reason", "retired"]) == 0
     archived = json.loads(capsys.readouterr().out)

@@ -36,14 +36,6 @@ async def two_versions(tmp_path: Path, cli_files: CliFiles) -> str:
     return url
 
 
-def _line(result: CliResult, code: int = 1) -> str:
-    assert result.code == code, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("galgate: error: ")
-    return lines[0]
-
-
 async def cli(capsys: pytest.CaptureFixture[str], db: str, *args: str) -> CliResult:
     """`galgate --db DB ARGS` in-process (as actor "ops")."""
     return await galgate(capsys, "--db", db, *args)
@@ -193,20 +185,20 @@ async def test_experiments_local_errors_are_one_line_exit_1_usage_errors_exit_2(
     base = ("experiments", "create", "signal", "--control", "1.0.0", "--treatment", "1.0.1")
     assert (await cli(capsys, db, *base, "--metric", "accuracy")).code == 0
 
-    second = _line(run_cli(db, *base, "--metric", "reward"))  # a real process
+    second = error_line(run_cli(db, *base, "--metric", "reward"))  # a real process
     assert "model 'signal' already has an active experiment (experiment 1)" in second
-    unknown = _line(await cli(capsys, db, "experiments", "show", "999"))
+    unknown = error_line(await cli(capsys, db, "experiments", "show", "999"))
     assert unknown == "galgate: error: experiment 999 does not exist"
-    assert "experiment 999 does not exist" in _line(
+    assert "experiment 999 does not exist" in error_line(
         await cli(capsys, db, "experiments", "pause", "999")
     )
-    missing = _line(await cli(capsys, db, *base[:6], "9.9.9", "--metric", "accuracy"))
+    missing = error_line(await cli(capsys, db, *base[:6], "9.9.9", "--metric", "accuracy"))
     assert "has no version '9.9.9'" in missing
 
     assert (await cli(capsys, db, "experiments", "stop", "1")).code == 0
-    resume = _line(await cli(capsys, db, "experiments", "resume", "1"))
+    resume = error_line(await cli(capsys, db, "experiments", "resume", "1"))
     assert "cannot move experiment 1 from stopped to running; stopped is final" in resume
-    past = _line(
+    past = error_line(
         await cli(capsys, db, *base, "--metric", "accuracy", "--end-time", "2020-01-01T00:00Z")
     )
     assert "end_time must be in the future" in past
@@ -222,9 +214,9 @@ async def test_experiments_local_errors_are_one_line_exit_1_usage_errors_exit_2(
             "not allowed with argument",
         ),
     ):
-        usage = _line(await cli(capsys, db, *base, *flags), code=2)
+        usage = error_line(await cli(capsys, db, *base, *flags), code=2)
         assert expected in usage, usage
-    assert "expected an experiment id" in _line(
+    assert "expected an experiment id" in error_line(
         await cli(capsys, db, "experiments", "show", "x"), code=2
     )
     [only] = (await cli(capsys, db, "--json", "experiments", "list")).json()

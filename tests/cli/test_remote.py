@@ -101,18 +101,9 @@ async def test_remote_lifecycle_register_promote_predict_rollback_matches_local(
     registered = await galgate(
         capsys,
         "--json",
-        "register",
-        str(cli_files.sklearn_model),
-        "--name",
-        "signal",
-        "--data",
-        str(cli_files.csv),
-        "--target",
-        "label",
-        "--tag",
-        "desk=crypto",
-        "--description",
-        "three-class signal",
+        *cli_files.register_args(
+            cli_files.sklearn_model, "--tag", "desk=crypto", "--description", "three-class signal"
+        ),
         *server,
     )
     assert registered.code == 0, registered.stderr
@@ -167,10 +158,7 @@ async def test_remote_lifecycle_register_promote_predict_rollback_matches_local(
     assert columns.split() == ["ROW", "LABEL", "P(0)", "P(1)", "P(2)"]
     assert first.split()[:2] == ["0", labels[0]]
 
-    second = await galgate(
-        capsys, "register", str(cli_files.onnx_model), "--name", "signal", "--data",
-        str(cli_files.csv), "--target", "label", *server,
-    )  # fmt: skip
+    second = await galgate(capsys, *cli_files.register_args(cli_files.onnx_model), *server)
     assert second.code == 0, second.stderr
     assert second.stdout.startswith("registered signal 1.0.1 (development)")
     for stage in ("staging", "production"):
