@@ -15,6 +15,10 @@ class ModelNotServedError(GatewayError):
     """The model (or the pinned version) is not loaded in this gateway."""
 
 
+class NotReadyError(GatewayError):
+    """The gateway has not loaded its first snapshot of the registry yet (retryable)."""
+
+
 class QueueFullError(GatewayError):
     """A bounded queue is full; the caller should back off and retry."""
 

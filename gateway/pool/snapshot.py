@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gateway.errors import ModelNotServedError
+from gateway.errors import ModelNotServedError, NotReadyError
 from gateway.pool.model import LoadedModel
 from gateway.routing import Strategy, key_hash
 
@@ -52,17 +52,21 @@ class ModelRoute:
 class Snapshot:
     """Everything the hot path needs, frozen; a swap replaces the whole object.
 
-    >>> Snapshot.empty().event_id
-    0
+    >>> Snapshot.empty().route("alpha")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gateway.errors.NotReadyError: the gateway is starting ...
     """
 
     event_id: int
     routes: Mapping[str, ModelRoute] = field(default_factory=dict)
+    # False only for the placeholder a gateway holds before its first reconcile.
+    loaded: bool = True
 
     @classmethod
     def empty(cls) -> Snapshot:
-        """The snapshot of a gateway that serves nothing yet."""
-        return cls(event_id=0, routes={})
+        """The placeholder of a gateway that has not read the registry yet."""
+        return cls(event_id=0, routes={}, loaded=False)
 
     def route(self, name: str, routing_key: str = "", version: str = "") -> Served:
         """Pick the version that serves this request.
@@ -78,6 +82,10 @@ class Snapshot:
         """
         route = self.routes.get(name)
         if route is None:
+            if not self.loaded:
+                raise NotReadyError(
+                    "the gateway is starting and has not read the registry yet; retry shortly"
+                )
             raise ModelNotServedError(
                 f"model {name!r} is not served; served models: {sorted(self.routes) or 'none'}"
             )

@@ -58,13 +58,16 @@ class Gateway:
         """Start serving; health turns SERVING once production models are loaded and warm."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.predlog.start()
-        await self.server.start()
-        if self.settings.metrics_listen:
-            self.metrics_port = self.pool.metrics.serve_http(self.settings.metrics_listen)
+        # Load and warm production before accepting calls: with several workers on one
+        # port the kernel hands connections to any listening process, and one that has
+        # not read the registry yet could only answer UNAVAILABLE.
         try:
             await self.pool.reconcile()
         except Exception:
             log.exception("initial reconcile failed; the watch loop will retry")
+        await self.server.start()
+        if self.settings.metrics_listen:
+            self.metrics_port = self.pool.metrics.serve_http(self.settings.metrics_listen)
         self._tasks.append(asyncio.create_task(self._become_ready(), name="galgate-ready"))
         self._tasks.append(
             asyncio.create_task(self.pool.watch(self.settings.poll_interval), name="galgate-watch")

@@ -7,7 +7,7 @@ import time
 
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway._pb.inference import grpc_predict_v2_pb2_grpc as pb_grpc
-from gateway.errors import ModelNotServedError
+from gateway.errors import ModelNotServedError, NotReadyError
 from gateway.pool.reconciler import Pool
 from gateway.predlog import PredictionLog
 from gateway.server import inference_codec as codec
@@ -61,7 +61,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelReady(self, request, context):
         try:
             self._pool.current.route(request.name, "", request.version)
-        except ModelNotServedError:
+        except (ModelNotServedError, NotReadyError):
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
 

@@ -16,6 +16,7 @@ from gateway.errors import (
     InvalidInputError,
     ListenError,
     ModelNotServedError,
+    NotReadyError,
     OutcomeNotAllowedError,
     PayloadTooLargeError,
     PredictionNotFoundError,
@@ -43,6 +44,7 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     InvalidInputError: Code.INVALID_ARGUMENT,
     ModelNotServedError: Code.NOT_FOUND,
     QueueFullError: Code.RESOURCE_EXHAUSTED,
+    NotReadyError: Code.UNAVAILABLE,
     PayloadTooLargeError: Code.RESOURCE_EXHAUSTED,
     ArtifactLoadError: Code.FAILED_PRECONDITION,
     ListenError: Code.UNAVAILABLE,  # raised at startup only; never reaches a client

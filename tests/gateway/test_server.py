@@ -13,8 +13,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from converters.errors import ConversionError
 from gateway._pb.galgate.v1 import admin_pb2 as apb
-from gateway._pb.galgate.v1 import admin_pb2_grpc
+from gateway._pb.galgate.v1 import admin_pb2_grpc, prediction_pb2_grpc
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
+from gateway._pb.inference import grpc_predict_v2_pb2 as v2
+from gateway._pb.inference import grpc_predict_v2_pb2_grpc as v2_grpc
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.server import admin_servicer, prediction_servicer, status
@@ -51,6 +53,28 @@ async def test_health_not_serving_while_registry_unusable(sqlite_registry, setti
             await asyncio.sleep(0.2)
             reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
             assert reply.status == NOT_SERVING
+    finally:
+        await gw.stop(grace=0)
+
+
+async def test_predict_before_the_first_snapshot_is_unavailable(
+    sqlite_registry, settings, tmp_path
+):
+    gw = build_server(settings, sqlite_registry)
+    await sqlite_registry.close()
+    (tmp_path / "galgate.db").unlink()  # the first reconcile cannot read the registry
+    await gw.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.port}") as ch:
+            stub = prediction_pb2_grpc.PredictionServiceStub(ch)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Predict(pb.PredictRequest(model="clf"))
+            ready = await v2_grpc.GRPCInferenceServiceStub(ch).ModelReady(
+                v2.ModelReadyRequest(name="clf")
+            )
+        assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "starting" in err.value.details()
+        assert ready.ready is False
     finally:
         await gw.stop(grace=0)
 
@@ -119,8 +143,6 @@ async def test_admin_with_token_succeeds_and_streams_are_guarded(secured):
 
 
 async def test_predict_token_guards_prediction(secured, trained):
-    from gateway._pb.galgate.v1 import prediction_pb2_grpc
-
     stub = prediction_pb2_grpc.PredictionServiceStub(secured)
     features = pb.Features(values={f: 0.0 for f in FEATURES})
     request = pb.PredictRequest(model="clf", features=features)
