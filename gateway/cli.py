@@ -193,12 +193,14 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.config import ConfigError, Settings
     from gateway.errors import ListenError
     from gateway.serve import run
+    from registry import crashpoints
 
     try:
         settings = Settings.from_env(
             db_url=args.db, listen=args.listen, demo=args.demo, metrics_listen=args.metrics_listen
         )
-    except ConfigError as exc:
+        crashpoints.load()
+    except (ConfigError, ValueError) as exc:
         fail(str(exc), code=2)
     try:
         return run(settings, workers=args.workers)

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from gateway.errors import InvalidInputError, OutcomeNotAllowedError, PredictionNotFoundError
 from gateway.stats.metrics import Metric, metric_named
+from registry import crashpoints
 from registry.entities import Experiment, OutcomeRecord, PredictionRecord
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class OutcomeRecorder:
             # The batch writer will write these again; duplicate ids are ignored.
             await self._store.write_predictions(unwritten)
         duplicates = await self._store.record_outcomes(outcomes)
+        crashpoints.reached("outcome.after_commit")
         await self._notify(outcomes, duplicates)
         by_id = dict(zip((o.prediction_id for o in outcomes), duplicates, strict=True))
         seen: set[str] = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from registry import predictions
+from registry import crashpoints, predictions
 from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord
 from registry.store import Store
 
@@ -30,7 +30,9 @@ class LogStore(Store):
         if not records:
             return 0
         async with self._write() as session:
-            return await predictions.write_predictions(session, records)
+            inserted = await predictions.write_predictions(session, records)
+            crashpoints.reached("predlog.before_commit")
+            return inserted
 
     async def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
         """Return a logged prediction, or None when it is not (or not yet) stored."""

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import artifacts, naming, stages
+from registry import artifacts, crashpoints, naming, stages
 from registry.db import insert_ignoring, violated_constraint
 from registry.entities import ModelVersion, Stage, VersionSpec
 from registry.errors import ConflictError, InvalidArgumentError, InvalidStageTransitionError
@@ -259,6 +259,8 @@ class VersionStore(Store):
                         at=at,
                     )
             await _move(session, row, target, actor=actor, reason=reason, kind=kind, at=at)
+            if target is Stage.PRODUCTION:
+                crashpoints.reached("promote.before_commit")
             return row.to_entity()
 
     async def archive(

@@ -16,6 +16,7 @@ from gateway.pool.reconciler import Pool
 from gateway.predlog import PredictionLog
 from gateway.server import admin_codec as codec
 from gateway.server.status import grpc_errors
+from registry import crashpoints
 from registry.entities import ExperimentState, Stage
 from registry.repository import Registry
 
@@ -134,6 +135,8 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             reason=request.reason,
             force=request.force,
         )
+        if stage is Stage.PRODUCTION:
+            crashpoints.reached("promote.after_commit")
         await self._pool.reconcile()
         return codec.version_info(version)
 
