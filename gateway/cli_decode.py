@@ -68,6 +68,17 @@ class LoadFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedExperiment:
+    """A running experiment the gateway skips for routing or monitoring, and why."""
+
+    experiment_id: int
+    model: str
+    where: str
+    error: str
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayStatus:
     """A decoded GetStatus answer: what the gateway at ``address`` serves."""
 
@@ -78,6 +89,7 @@ class GatewayStatus:
     failures: tuple[LoadFailure, ...]
     prediction_log_queued: int
     prediction_log_dropped: int
+    skipped_experiments: tuple[SkippedExperiment, ...] = ()
 
 
 def _when(ts: Timestamp) -> datetime:
@@ -242,4 +254,8 @@ def status_from_response(message: admin_pb.GatewayStatus, address: str) -> Gatew
         ),
         prediction_log_queued=message.prediction_log_queued,
         prediction_log_dropped=message.prediction_log_dropped,
+        skipped_experiments=tuple(
+            SkippedExperiment(f.experiment_id, f.model, f.where, f.error, _when_set(f, "since"))
+            for f in message.experiment_failures
+        ),
     )

@@ -292,6 +292,13 @@ def render_status(status: GatewayStatus) -> str:
         lines.append(table(["NAME", "VERSION", "AT", "ERROR"], rows))
     else:
         lines.append("no load failures")
+    if status.skipped_experiments:
+        lines.append("skipped experiments (routing: production serves; monitor: no decisions):")
+        rows = [
+            [f.experiment_id, f.model, f.where, when(f.since), f.error]
+            for f in status.skipped_experiments
+        ]
+        lines.append(table(["ID", "MODEL", "WHERE", "SINCE", "ERROR"], rows))
     return "\n".join(lines)
 
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 DEFAULT_DB = "sqlite+aiosqlite:///galgate.db"
 MIB = 1024 * 1024
+# (2·1e15)² = 4e30 per squared error; squares of that summed over 1e15 outcomes is 1.6e76,
+# far below float64's 1.8e308.
+MAX_OUTCOME_LIMIT = 1e15
 
 
 class ConfigError(ValueError):
@@ -45,6 +48,10 @@ class Settings:
     # Seconds RecordOutcome waits for an unknown prediction (made by another gateway
     # process, not written yet) before answering NOT_FOUND.
     outcome_wait: float = 1.0
+    # Largest |value| RecordOutcome accepts (INVALID_ARGUMENT beyond). Metric values are
+    # clipped to what this allows (e.g. squared error to (2·limit)²), so no sum the
+    # experiment statistics keep can overflow. At most MAX_OUTCOME_LIMIT.
+    outcome_limit: float = 1e12
     metrics_listen: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -69,6 +76,11 @@ class Settings:
             raise ConfigError("predlog_queue_size and predlog_batch_size must be at least 1")
         if self.predlog_flush_interval <= 0 or self.outcome_wait < 0:
             raise ConfigError("predlog_flush_interval must be > 0 and outcome_wait >= 0")
+        if not 0 < self.outcome_limit <= MAX_OUTCOME_LIMIT:
+            raise ConfigError(
+                f"outcome_limit must be > 0 and at most {MAX_OUTCOME_LIMIT:g}, "
+                f"got {self.outcome_limit!r}"
+            )
         if self.predlog_full_policy not in ("drop", "reject"):
             raise ConfigError(
                 f'predlog_full_policy must be "drop" or "reject", got {self.predlog_full_policy!r}'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gateway.brief import brief
+
 
 class GatewayError(Exception):
     """Root of every error the gateway raises itself."""
@@ -52,7 +54,7 @@ class PredictionNotFoundError(GatewayError):
         self.waited = waited
         more = f" (and {others} more of this request's ids)" if others else ""
         super().__init__(
-            f"prediction {prediction_id!r} not found{more}: no prediction with this id was "
+            f"prediction {brief(prediction_id)} not found{more}: no prediction with this id was "
             f"logged (waited {waited:g} s for it to be written); expected a prediction_id "
             "returned by Predict"
         )
@@ -60,3 +62,17 @@ class PredictionNotFoundError(GatewayError):
 
 class OutcomeNotAllowedError(GatewayError):
     """An outcome cannot be recorded for this prediction (e.g. it has several rows)."""
+
+
+class ExperimentStatisticsError(GatewayError):
+    """An experiment's stored outcomes give no valid statistics (e.g. sums that overflowed
+    before outcome values were bounded); the experiment is skipped, never the others."""
+
+    def __init__(self, reason: str, experiment_id: int | None = None) -> None:
+        self.experiment_id = experiment_id
+        self.reason = reason
+        where = f"experiment {experiment_id}" if experiment_id is not None else "an experiment"
+        super().__init__(
+            f"{where}: its stored outcomes give no valid statistics ({reason}); its results "
+            "cannot be computed and it does not route traffic — stop it and start a new one"
+        )

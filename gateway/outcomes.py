@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
+from gateway.brief import brief
 from gateway.errors import InvalidInputError, OutcomeNotAllowedError, PredictionNotFoundError
 from gateway.stats.metrics import Metric, metric_named
 from registry import crashpoints
@@ -60,6 +61,8 @@ class OutcomeRecorder:
         pending: the process's prediction log (its not-yet-written records), or None.
         wait: seconds to wait for an unknown prediction to appear in the registry.
         poll: seconds between two looks while waiting.
+        limit: the largest ``|value|`` accepted; metric values are clipped to what it
+            allows (``Metric.bound``), so experiment sums cannot overflow.
         on_outcome: called after the write with ``(experiment_id, arm, metric_value)``
             for each newly recorded outcome of an experiment prediction (bandit updates).
     """
@@ -71,9 +74,11 @@ class OutcomeRecorder:
         *,
         wait: float = 1.0,
         poll: float = 0.1,
+        limit: float = 1e12,
         on_outcome: OutcomeCallback | None = None,
     ) -> None:
         self._store = store
+        self.limit = limit
         self._pending = pending
         self.wait = wait
         self.poll = max(poll, 0.005)
@@ -91,21 +96,21 @@ class OutcomeRecorder:
             Per item, True when the same outcome was already recorded (idempotent repeat).
 
         Raises:
-            InvalidInputError: an empty id, a non-finite value, or one id given twice with
-                different values.
+            InvalidInputError: an empty id, a non-finite value or one beyond ±``limit``,
+                or one id given twice with different values.
             PredictionNotFoundError: an id no gateway logged within ``wait`` seconds.
             OutcomeNotAllowedError: the prediction has more than one row.
             registry.errors.OutcomeConflictError: an outcome with a different value is
                 already recorded for the id.
         """
-        unique = _validate(items)
+        unique = _validate(items, self.limit)
         if not unique:
             return []
         predictions, unwritten = await self._find([pid for pid, _ in unique])
         for prediction in predictions:
             if prediction.rows != 1:
                 raise OutcomeNotAllowedError(
-                    f"prediction {prediction.prediction_id!r} has {prediction.rows} rows; "
+                    f"prediction {brief(prediction.prediction_id)} has {prediction.rows} rows; "
                     "outcomes are recorded per single-row prediction: send one row per "
                     "Predict call for rows you want to score"
                 )
@@ -115,7 +120,7 @@ class OutcomeRecorder:
             metric_value = None
             if prediction.experiment_id is not None:
                 metric = await self._metric(prediction.experiment_id)
-                metric_value = float(metric.per_outcome(prediction.predicted, value))
+                metric_value = metric.score(prediction.predicted, value, self.limit)
             outcomes.append(
                 OutcomeRecord(
                     prediction_id=pid,
@@ -191,7 +196,7 @@ class OutcomeRecorder:
                 log.exception("on_outcome callback failed for %r", outcome.prediction_id)
 
 
-def _validate(items: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+def _validate(items: Sequence[tuple[str, float]], limit: float) -> list[tuple[str, float]]:
     """Check every item before anything is read or written; returns the distinct ones."""
     unique: dict[str, float] = {}
     for pid, value in items:
@@ -200,12 +205,17 @@ def _validate(items: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
         value = float(value)
         if not math.isfinite(value):
             raise InvalidInputError(
-                f"outcome value for prediction {pid!r} is {value}; expected a finite number"
+                f"outcome value for prediction {brief(pid)} is {value}; expected a finite number"
+            )
+        if abs(value) > limit:
+            raise InvalidInputError(
+                f"outcome value for prediction {brief(pid)} is {value:g}; outcome values must be "
+                f"within ±{limit:g} (the gateway's outcome_limit)"
             )
         previous = unique.setdefault(pid, value)
         if previous != value:
             raise InvalidInputError(
-                f"prediction {pid!r} appears twice in one request with different values "
+                f"prediction {brief(pid)} appears twice in one request with different values "
                 f"({previous} and {value}); expected one value per prediction"
             )
     return list(unique.items())

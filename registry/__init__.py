@@ -33,6 +33,9 @@ from registry.errors import (
     OutcomeConflictError,
     RegistryError,
     SchemaMismatchError,
+    StorageFullError,
+    StoredDataError,
+    UnavailableError,
     VersionNotFoundError,
 )
 from registry.repository import Registry
@@ -68,6 +71,9 @@ __all__ = [
     "ServedVersion",
     "Stage",
     "StageTransition",
+    "StorageFullError",
+    "StoredDataError",
+    "UnavailableError",
     "VersionNotFoundError",
     "VersionSpec",
 ]

@@ -10,11 +10,18 @@ from sqlalchemy import Insert, Table, event, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from registry.errors import InvalidArgumentError, SchemaMismatchError
+from registry.errors import (
+    InvalidArgumentError,
+    RegistryError,
+    SchemaMismatchError,
+    StorageFullError,
+    StoredDataError,
+    UnavailableError,
+)
 from registry.schema import SCHEMA_VERSION, Base, MetaRow
 
 SQLITE_DRIVER = "sqlite+aiosqlite"
@@ -189,12 +196,61 @@ def violated_constraint(exc: IntegrityError) -> str:
     return name or getattr(orig, "constraint_name", None) or str(orig)
 
 
-def is_nul_in_text(exc: DBAPIError) -> bool:
-    """Tell whether PostgreSQL refused a string because it holds a NUL (``\\x00``) character.
+# SQLSTATE classes and codes (PostgreSQL) that mean "the database is not usable now".
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53", "40001", "40P01", "55P03")
+_DISK_FULL_STATE = "53100"
+_OUT_OF_RANGE_STATE = "22003"
+# SQLite reports its conditions in the message only.
+_SQLITE_FULL = ("database or disk is full", "disk is full")
+_SQLITE_UNAVAILABLE = ("locked", "busy", "disk i/o error", "unable to open", "readonly")
 
-    PostgreSQL text cannot hold NUL (SQLSTATE 22021); SQLite stores it.
+
+def translate_error(exc: BaseException, *, writing: bool) -> RegistryError | None:
+    """The registry error a database failure stands for, or None to let it propagate.
+
+    Connection failures, shutdowns, locks held past the busy timeout and transient
+    conflicts become ``UnavailableError`` (retry later), a full disk ``StorageFullError``,
+    a number out of range ``InvalidArgumentError`` on a write and ``StoredDataError`` on a
+    read, and a NUL in text ``InvalidArgumentError``.
+
+    >>> type(translate_error(ConnectionRefusedError(111, "refused"), writing=False)).__name__
+    'UnavailableError'
+    >>> translate_error(KeyError("x"), writing=True) is None
+    True
     """
-    return getattr(exc.orig, "sqlstate", None) == "22021"
+    if isinstance(exc, OSError | TimeoutError):  # refused, reset, unreachable, timed out
+        return UnavailableError(f"the registry database is unreachable ({_brief(exc)}); retry")
+    if not isinstance(exc, DBAPIError):
+        return None
+    state = str(getattr(exc.orig, "sqlstate", "") or "")
+    text_ = str(exc.orig).lower()
+    if state == "22021":  # PostgreSQL text cannot hold NUL; SQLite stores it
+        return InvalidArgumentError(_NUL_MESSAGE)
+    if state == _DISK_FULL_STATE or any(m in text_ for m in _SQLITE_FULL):
+        return StorageFullError("the registry database is out of disk space; free space and retry")
+    if state == _OUT_OF_RANGE_STATE:
+        if writing:
+            return InvalidArgumentError(f"a number is out of the database's range ({_brief(exc)})")
+        return StoredDataError(f"stored values are out of range for this query ({_brief(exc)})")
+    if (
+        exc.connection_invalidated
+        or isinstance(exc, InterfaceError)
+        or state.startswith(_UNAVAILABLE_STATES)
+        or (not state and any(m in text_ for m in _SQLITE_UNAVAILABLE))
+    ):
+        return UnavailableError(
+            f"the registry database is unavailable ({_brief(exc)}); retry shortly"
+        )
+    return None
+
+
+def _brief(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text_ = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return f"{type(orig).__name__}: {text_[:160]}" if text_ else type(orig).__name__
+
+
+_NUL_MESSAGE = "text values must not contain NUL (\\x00) characters: PostgreSQL cannot store them"
 
 
 def _has_meta(sync_conn: Connection) -> bool:

@@ -108,3 +108,15 @@ class OutcomeConflictError(RegistryError):
             f"different value {new!r} (an outcome is recorded exactly once; resending the "
             "same value is accepted)"
         )
+
+
+class UnavailableError(RegistryError):
+    """The database cannot be reached, or stayed locked or failing; retry later."""
+
+
+class StorageFullError(RegistryError):
+    """The database refused a write because its disk (or quota) is full."""
+
+
+class StoredDataError(RegistryError):
+    """Stored rows cannot be read as asked (e.g. a sum over them is out of range)."""

@@ -17,6 +17,9 @@ from registry.schema import OutcomeRow, PredictionRow, as_utc
 from registry.values import is_finite_number
 
 MAX_ID_LENGTH = 64
+# Outcome and metric values beyond this are refused: squares of them summed over any
+# number of rows a database can hold stay finite, so per-arm sums never overflow.
+MAX_OUTCOME_MAGNITUDE = 1e100
 MAX_ARM_LENGTH = 16
 # Ids per IN (...) lookup: well under SQLite's and asyncpg's bound-parameter limits.
 _LOOKUP_CHUNK = 1000
@@ -177,10 +180,10 @@ def _check_outcome(outcome: OutcomeRecord) -> None:
         value = getattr(outcome, field)
         if value is None and field == "metric_value":
             continue
-        if not is_finite_number(value):
+        if not is_finite_number(value) or abs(value) > MAX_OUTCOME_MAGNITUDE:
             raise InvalidArgumentError(
                 f"OutcomeRecord.{field} of prediction {outcome.prediction_id!r} must be a "
-                f"finite number, got {value!r}"
+                f"finite number within ±{MAX_OUTCOME_MAGNITUDE:g}, got {value!r}"
             )
 
 

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Self
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.db import Engines, create_engines, ensure_schema, is_nul_in_text
-from registry.errors import ConflictError, InvalidArgumentError
+from registry.db import Engines, create_engines, ensure_schema, translate_error
+from registry.errors import ConflictError
 from registry.store_catalog import CatalogStore
 from registry.store_events import EventStore
 from registry.store_experiments import ExperimentStore
@@ -18,7 +18,6 @@ from registry.store_log import LogStore
 from registry.store_versions import VersionStore
 
 DEFAULT_URL = "sqlite+aiosqlite:///galgate.db"
-_NUL_MESSAGE = "text values must not contain NUL (\\x00) characters: PostgreSQL cannot store them"
 
 
 class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore):
@@ -67,10 +66,17 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
         Raises:
             InvalidArgumentError: unsupported URL.
             SchemaMismatchError: the database was written by a newer schema version.
+            UnavailableError: the database cannot be reached (retry later).
         """
         engines = create_engines(url, echo=echo, sqlite_synchronous=sqlite_synchronous)
         try:
             await ensure_schema(engines)
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            await engines.dispose()
+            translated = translate_error(exc, writing=True)
+            if translated is None:
+                raise
+            raise translated from exc
         except BaseException:
             await engines.dispose()
             raise
@@ -106,34 +112,29 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncSession]:
-        """One write transaction; DB errors become registry errors."""
+        """One write transaction; DB errors become registry errors (see translate_error)."""
         try:
             async with self._write_sessions() as session, session.begin():
                 yield session
         except IntegrityError as exc:
             raise ConflictError(f"the change conflicts with stored data: {exc.orig}") from exc
-        except OperationalError as exc:
-            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-                raise ConflictError(
-                    "the database stayed locked by another writer past the busy timeout; retry"
-                ) from exc
-            raise
-        except DBAPIError as exc:
-            if is_nul_in_text(exc):
-                raise InvalidArgumentError(_NUL_MESSAGE) from exc
-            raise
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            translated = translate_error(exc, writing=True)
+            if translated is None:
+                raise
+            raise translated from exc
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncSession]:
-        """One read transaction (a single snapshot); a NUL in a looked-up string becomes
-        InvalidArgumentError."""
+        """One read transaction (a single snapshot); DB errors become registry errors."""
         try:
             async with self._read_sessions() as session, session.begin():
                 yield session
-        except DBAPIError as exc:
-            if is_nul_in_text(exc):
-                raise InvalidArgumentError(_NUL_MESSAGE) from exc
-            raise
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            translated = translate_error(exc, writing=False)
+            if translated is None:
+                raise
+            raise translated from exc
 
 
 __all__ = ["DEFAULT_URL", "Registry"]

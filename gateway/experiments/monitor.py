@@ -7,9 +7,10 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from gateway.experiments.failures import MONITOR, ExperimentFailures
 from gateway.experiments.tracker import ExperimentTracker, Look
 from registry.entities import Experiment, ExperimentState, Stage
-from registry.errors import RegistryError
+from registry.errors import RegistryError, UnavailableError
 from registry.repository import Registry
 
 log = logging.getLogger(__name__)
@@ -34,29 +35,49 @@ class Monitor:
         tracker: ExperimentTracker,
         *,
         on_change: Callable[[], None],
+        failures: ExperimentFailures | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._registry = registry
+        self._failures = failures or ExperimentFailures()
         self._tracker = tracker
         self._on_change = on_change
         self._clock = clock
 
     async def run(self, interval: float) -> None:
         """Tick forever (cancel to stop)."""
+        failing = ""  # the last failure logged; the same one is not logged every tick
         while True:
             try:
                 await self.tick()
+                failing = ""
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("experiment monitor tick failed; retrying next interval")
+            except Exception as exc:
+                if f"{type(exc).__name__}: {exc}" != failing:
+                    failing = f"{type(exc).__name__}: {exc}"
+                    log.error(
+                        "experiment monitor pass failed; retrying every %.1f s: %s",
+                        interval,
+                        failing,
+                        exc_info=None if isinstance(exc, RegistryError) else exc,
+                    )
             await asyncio.sleep(interval)
 
     async def tick(self) -> None:
-        """One pass over the running experiments."""
-        for experiment in await self._registry.list_experiments(states=[ExperimentState.RUNNING]):
-            look = await self._tracker.look(experiment)
-            await self._decide(experiment, look)
+        """One pass over the running experiments; one that fails is recorded and skipped."""
+        running = await self._registry.list_experiments(states=[ExperimentState.RUNNING])
+        for experiment in running:
+            try:
+                look = await self._tracker.look(experiment)
+                await self._decide(experiment, look)
+            except (asyncio.CancelledError, UnavailableError):
+                raise  # the registry is down: the whole pass is retried next interval
+            except Exception as exc:
+                self._failures.record(experiment.id, experiment.spec.model, MONITOR, exc)
+            else:
+                self._failures.clear(experiment.id, MONITOR)
+        self._failures.keep_only({e.id for e in running}, MONITOR)
 
     async def _decide(self, experiment: Experiment, look: Look) -> None:
         spec, results = experiment.spec, look.results
@@ -90,6 +111,8 @@ class Monitor:
                 winner=winner,
                 final_results=look.results.to_dict(),
             )
+        except UnavailableError:
+            raise
         except RegistryError as exc:
             log.info("experiment %s already ended elsewhere: %s", experiment.id, exc)
             return

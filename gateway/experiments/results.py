@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from gateway.errors import ExperimentStatisticsError
 from gateway.stats import (
     Moments,
     SequentialResult,
@@ -23,13 +24,26 @@ def moments_of(aggregate: ArmAggregate | None) -> Moments:
 
     >>> moments_of(ArmAggregate("control", 3, 3, 6.0, 14.0))
     Moments(n=3, mean=2.0, m2=2.0)
+    >>> moments_of(ArmAggregate("control", 3, 3, 6.0, float("inf")))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gateway.errors.ExperimentStatisticsError: an experiment: ... (the control arm's sums ...
+
+    Raises:
+        ExperimentStatisticsError: the sums are not finite (stored before outcome values
+            were bounded) and no moments can be computed from them.
     """
     if aggregate is None or aggregate.outcomes == 0:
         return Moments()
-    mean = aggregate.total / aggregate.outcomes
-    return Moments(
-        n=aggregate.outcomes, mean=mean, m2=max(aggregate.total_sq - aggregate.total * mean, 0.0)
-    )
+    total, total_sq = aggregate.total, aggregate.total_sq
+    mean = total / aggregate.outcomes
+    m2 = max(total_sq - total * mean, 0.0)
+    if not (math.isfinite(mean) and math.isfinite(m2)):
+        raise ExperimentStatisticsError(
+            f"the {aggregate.arm} arm's sums over {aggregate.outcomes} outcomes are "
+            f"{total:g} and {total_sq:g}"
+        )
+    return Moments(n=aggregate.outcomes, mean=mean, m2=m2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,38 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gateway.errors import ExperimentStatisticsError
 from gateway.experiments.results import Results, compute, moments_of
-from gateway.stats import SequentialResult, SequentialTest, metric_named
-from registry.entities import Experiment
+from gateway.stats import Moments, SequentialResult, SequentialTest, metric_named
+from registry.entities import ArmAggregate, Experiment
+from registry.errors import StoredDataError
 from registry.repository import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Arms:
+    """An experiment's per-arm database sums and the moments of its metric."""
+
+    aggregates: dict[str, ArmAggregate]
+    control: Moments
+    treatment: Moments
+
+
+async def read_arms(registry: Registry, experiment_id: int) -> Arms:
+    """Read both arms' sums in one snapshot and turn them into moments.
+
+    Raises:
+        ExperimentStatisticsError: the stored outcomes give no valid moments.
+    """
+    try:
+        aggregates = await registry.arm_aggregates(experiment_id)
+        control = moments_of(aggregates.get("control"))
+        treatment = moments_of(aggregates.get("treatment"))
+    except ExperimentStatisticsError as exc:
+        raise ExperimentStatisticsError(exc.reason, experiment_id) from exc
+    except StoredDataError as exc:
+        raise ExperimentStatisticsError(str(exc), experiment_id) from exc
+    return Arms(aggregates, control, treatment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +67,20 @@ class ExperimentTracker:
         self._tests.pop(experiment_id, None)
 
     async def look(self, experiment: Experiment) -> Look:
-        """Read the arms' aggregates, update the tests, and compute the results."""
+        """Read the arms' aggregates, update the tests, and compute the results.
+
+        Raises:
+            ExperimentStatisticsError: the stored outcomes give no valid statistics.
+        """
+        arms = await read_arms(self._registry, experiment.id)
+        try:
+            return await self._look(experiment, arms)
+        except (ValueError, ArithmeticError) as exc:
+            raise ExperimentStatisticsError(f"{type(exc).__name__}: {exc}", experiment.id) from exc
+
+    async def _look(self, experiment: Experiment, arms: Arms) -> Look:
         spec = experiment.spec
-        aggregates = await self._registry.arm_aggregates(experiment.id)
-        control = moments_of(aggregates.get("control"))
-        treatment = moments_of(aggregates.get("treatment"))
+        aggregates, control, treatment = arms.aggregates, arms.control, arms.treatment
         main, loss = self._tests_for(experiment)
         result = main.update(control, treatment)
         if experiment.tau2 is None and main.tau2 is not None:

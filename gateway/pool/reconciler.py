@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.errors import ArtifactLoadError
-from gateway.experiments.results import moments_of
+from gateway.experiments.failures import ROUTING, ExperimentFailures
+from gateway.experiments.tracker import read_arms
 from gateway.metrics import Metrics
 from gateway.pool.loader import load_version
 from gateway.pool.model import LoadedModel
@@ -20,6 +21,7 @@ from gateway.pool.snapshot import ExperimentArms, ModelRoute, Served, Snapshot
 from gateway.routing import CONTROL, TREATMENT, Strategy, StrategyState, strategy_from_state
 from gateway.stats import Metric, Moments, metric_named
 from registry.entities import ExperimentRoute, ServedVersion
+from registry.errors import RegistryError, UnavailableError
 from registry.repository import Registry
 
 log = logging.getLogger(__name__)
@@ -45,10 +47,17 @@ class Pool:
     """
 
     def __init__(
-        self, registry: Registry, *, retained_versions: int = 2, metrics: Metrics | None = None
+        self,
+        registry: Registry,
+        *,
+        retained_versions: int = 2,
+        metrics: Metrics | None = None,
+        experiment_failures: ExperimentFailures | None = None,
     ) -> None:
         self.registry = registry
         self.metrics = metrics or Metrics()
+        # Experiments that cannot route here: their model is served by production.
+        self.experiment_failures = experiment_failures or ExperimentFailures()
         self.current = Snapshot.empty()
         self.ready = False
         self.failures: dict[tuple[str, str], LoadFailure] = {}
@@ -106,13 +115,14 @@ class Pool:
                     control = available.get((name, experiment.control.version))
                     treatment = available.get((name, experiment.treatment.version))
                     if control is not None and treatment is not None:
-                        arms = await self._arms(experiment, control, treatment)
+                        arms = await self._arms_or_none(experiment, control, treatment)
                 if production is None and arms is None:
                     continue
                 versions = {v: m for (n, v), m in self._loaded.items() if n == name}
                 routes[name] = ModelRoute(production=production, versions=versions, experiment=arms)
             running = {e.id for e in state.experiments.values()}
             self._strategies = {i: s for i, s in self._strategies.items() if i in running}
+            self.experiment_failures.keep_only(running, ROUTING)
             snapshot = Snapshot(event_id=state.event_id, routes=routes)
             if snapshot.routes != old.routes:
                 self.metrics.swaps.inc()
@@ -142,10 +152,18 @@ class Pool:
         )
         for served, result in zip(pending, results, strict=True):
             key = (served.name, served.version)
-            if isinstance(result, ArtifactLoadError):
-                self._record_failure(served.name, served.version, served.sha256, result)
-            elif isinstance(result, BaseException):
-                raise result
+            if isinstance(result, UnavailableError | asyncio.CancelledError):
+                raise result  # the registry is down: keep the snapshot, retry the whole pass
+            if isinstance(result, BaseException):
+                # One version that cannot load never stops the others from loading.
+                failure = (
+                    result
+                    if isinstance(result, ArtifactLoadError)
+                    else ArtifactLoadError(served.name, served.version, _describe(result))
+                )
+                if not isinstance(result, ArtifactLoadError | RegistryError):
+                    log.error("loading %s %s failed", served.name, served.version, exc_info=result)
+                self._record_failure(served.name, served.version, served.sha256, failure)
             else:
                 self.failures.pop(key, None)
                 available[key] = self._adopt(result)
@@ -153,6 +171,22 @@ class Pool:
             self._loaded[key] = model
             self._loaded.move_to_end(key)
         return available
+
+    async def _arms_or_none(
+        self, experiment: ExperimentRoute, control: LoadedModel, treatment: LoadedModel
+    ) -> ExperimentArms | None:
+        """The experiment's arms, or None when its state cannot be rebuilt: then the model
+        is served by its production version, and the failure is recorded, never raised
+        (serving production must not depend on experiment state)."""
+        try:
+            arms = await self._arms(experiment, control, treatment)
+        except UnavailableError:
+            raise
+        except Exception as exc:
+            self.experiment_failures.record(experiment.id, experiment.model, ROUTING, exc)
+            return None
+        self.experiment_failures.clear(experiment.id, ROUTING)
+        return arms
 
     async def _arms(
         self, experiment: ExperimentRoute, control: LoadedModel, treatment: LoadedModel
@@ -172,16 +206,15 @@ class Pool:
     async def _rebuild_strategy(self, experiment: ExperimentRoute) -> tuple[Strategy, Metric]:
         """A strategy that starts from every outcome recorded so far (survives restarts)."""
         metric = metric_named(experiment.metric)
-        aggregates = await self.registry.arm_aggregates(experiment.id)
+        arms = await read_arms(self.registry, experiment.id)
 
-        def rewards(arm: str) -> Moments:
-            m = moments_of(aggregates.get(arm))
+        def rewards(m: Moments) -> Moments:
             return Moments(n=m.n, mean=metric.to_reward(m.mean), m2=m.m2)
 
         state = StrategyState(
             name=experiment.strategy,
-            control=rewards("control"),
-            treatment=rewards("treatment"),
+            control=rewards(arms.control),
+            treatment=rewards(arms.treatment),
             split=experiment.split,
             epsilon=experiment.epsilon,
             min_samples=experiment.min_samples,
@@ -224,6 +257,7 @@ class Pool:
 
     async def watch(self, poll_interval: float) -> None:
         """Reconcile whenever the registry's event id moves or wake() is called."""
+        failing = ""  # the last failure logged; the same one is not logged every poll
         while True:
             try:
                 last = await self.registry.last_event_id()
@@ -232,9 +266,22 @@ class Pool:
                     started = time.perf_counter()
                     await self.reconcile()
                     log.debug("reconciled in %.1f ms", (time.perf_counter() - started) * 1e3)
+                if failing:
+                    log.info("registry reachable again; reconciling resumed")
+                    failing = ""
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("reconcile failed; the current snapshot keeps serving")
+            except Exception as exc:
+                if _describe(exc) != failing:
+                    failing = _describe(exc)
+                    log.error(
+                        "reconcile failed; the current snapshot keeps serving: %s",
+                        failing,
+                        exc_info=None if isinstance(exc, RegistryError) else exc,
+                    )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_interval)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

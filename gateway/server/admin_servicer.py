@@ -9,7 +9,7 @@ from converters import ReferenceProfile, validate_onnx
 from gateway._pb.galgate.v1 import admin_pb2 as pb
 from gateway._pb.galgate.v1 import admin_pb2_grpc as pb_grpc
 from gateway.config import Settings
-from gateway.errors import InvalidInputError, PayloadTooLargeError
+from gateway.errors import ExperimentStatisticsError, InvalidInputError, PayloadTooLargeError
 from gateway.experiments.results import Results
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.pool.reconciler import Pool
@@ -188,6 +188,16 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             pb.LoadFailure(name=f.name, version=f.version, error=f.error, at=codec.timestamp(f.at))
             for f in self._pool.failures.values()
         ]
+        experiment_failures = [
+            pb.ExperimentFailure(
+                experiment_id=f.experiment_id,
+                model=f.model,
+                where=f.where,
+                error=f.error,
+                since=codec.timestamp(f.at),
+            )
+            for f in self._pool.experiment_failures.all()
+        ]
         return pb.GatewayStatus(
             event_id=snapshot.event_id,
             loaded=loaded,
@@ -195,6 +205,7 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             serving=self._pool.ready,
             prediction_log_queued=self._predlog.queued,
             prediction_log_dropped=self._predlog.dropped,
+            experiment_failures=experiment_failures,
         )
 
     async def CreateExperiment(self, request, context):
@@ -233,7 +244,10 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             # experiment's results.
             current = await self._registry.get_experiment(request.id)
             if current.state in (ExperimentState.RUNNING, ExperimentState.PAUSED):
-                final = (await self._tracker.look(current)).results.to_dict()
+                try:
+                    final = (await self._tracker.look(current)).results.to_dict()
+                except ExperimentStatisticsError:
+                    final = None  # nothing valid to freeze; stopping must still work
         experiment = await self._registry.transition_experiment(
             request.id, to, actor=_actor(context), reason=request.reason, final_results=final
         )

@@ -15,6 +15,7 @@ from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc, prediction_pb2, pr
 from gateway._pb.inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from gateway.config import Settings
 from gateway.errors import ListenError
+from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.metrics import Metrics
@@ -152,13 +153,20 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     metrics = Metrics()
-    pool = Pool(registry, retained_versions=settings.retained_versions, metrics=metrics)
+    failures = ExperimentFailures()
+    pool = Pool(
+        registry,
+        retained_versions=settings.retained_versions,
+        metrics=metrics,
+        experiment_failures=failures,
+    )
     predlog = PredictionLog.from_settings(registry, settings, metrics)
     outcomes = OutcomeRecorder(
         registry,
         predlog,
         wait=settings.outcome_wait,
         poll=settings.predlog_flush_interval / 2,
+        limit=settings.outcome_limit,
         on_outcome=pool.observe_outcome,  # bandits learn from every outcome
     )
     ids = PredictionIds()
@@ -205,7 +213,7 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         registry=registry,
         pool=pool,
         health=health_servicer,
-        monitor=Monitor(registry, tracker, on_change=pool.wake),
+        monitor=Monitor(registry, tracker, on_change=pool.wake, failures=failures),
         predlog=predlog,
         outcomes=outcomes,
     )

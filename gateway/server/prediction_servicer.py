@@ -15,7 +15,7 @@ from gateway.outcomes import OutcomeRecorder
 from gateway.pool.reconciler import Pool
 from gateway.predlog import PredictionLog
 from gateway.server import codec
-from gateway.server.status import grpc_errors, status_for
+from gateway.server.status import grpc_errors, message_for, status_for
 
 
 class PredictionIds:
@@ -89,7 +89,7 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
                 yield pb.PredictResponse(
                     request_id=request.request_id,
                     model=request.model,
-                    error=pb.PredictError(code=code.name, message=str(exc)),
+                    error=pb.PredictError(code=code.name, message=message_for(exc)),
                 )
 
     async def RecordOutcome(self, request, context):

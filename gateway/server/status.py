@@ -11,8 +11,10 @@ from collections.abc import Callable
 import grpc
 
 from converters.errors import ConversionError
+from gateway.brief import clip_message
 from gateway.errors import (
     ArtifactLoadError,
+    ExperimentStatisticsError,
     InvalidInputError,
     ListenError,
     ModelNotServedError,
@@ -34,10 +36,16 @@ from registry.errors import (
     ModelNotFoundError,
     OutcomeConflictError,
     SchemaMismatchError,
+    StorageFullError,
+    StoredDataError,
+    UnavailableError,
 )
 
 log = logging.getLogger(__name__)
 Code = grpc.StatusCode
+# Status messages ride in trailing metadata, which C-core clients cap at 8 KiB in all;
+# a longer message would reach them as a RESOURCE_EXHAUSTED of their own.
+MAX_MESSAGE_BYTES = 2048
 
 _STATUS: dict[type[Exception], grpc.StatusCode] = {
     # gateway
@@ -50,6 +58,7 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     ListenError: Code.UNAVAILABLE,  # raised at startup only; never reaches a client
     PredictionNotFoundError: Code.NOT_FOUND,
     OutcomeNotAllowedError: Code.FAILED_PRECONDITION,
+    ExperimentStatisticsError: Code.FAILED_PRECONDITION,
     # registry
     ModelNotFoundError: Code.NOT_FOUND,
     InvalidArgumentError: Code.INVALID_ARGUMENT,
@@ -62,6 +71,9 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     ExperimentConflictError: Code.FAILED_PRECONDITION,
     OutcomeConflictError: Code.FAILED_PRECONDITION,
     SchemaMismatchError: Code.FAILED_PRECONDITION,
+    UnavailableError: Code.UNAVAILABLE,
+    StorageFullError: Code.RESOURCE_EXHAUSTED,
+    StoredDataError: Code.FAILED_PRECONDITION,
     # converters: every conversion/validation failure is about what the caller sent
     ConversionError: Code.INVALID_ARGUMENT,
 }
@@ -81,6 +93,15 @@ def status_for(exc: BaseException) -> grpc.StatusCode | None:
     return None
 
 
+def message_for(exc: BaseException) -> str:
+    """The status message of a domain error, at most MAX_MESSAGE_BYTES of UTF-8.
+
+    >>> len(message_for(InvalidInputError("x" * 10_000)).encode()) <= MAX_MESSAGE_BYTES
+    True
+    """
+    return clip_message(str(exc), MAX_MESSAGE_BYTES)
+
+
 def _count(servicer: object, method: str, code: grpc.StatusCode) -> None:
     metrics = getattr(servicer, "metrics", None)
     if metrics is not None:
@@ -94,7 +115,7 @@ async def _abort(servicer: object, method: str, context, exc: Exception) -> None
         ref = uuid.uuid4().hex[:12]
         log.error("unhandled error (ref=%s)", ref, exc_info=exc)
         await context.abort(Code.INTERNAL, f"internal error (ref={ref})")
-    await context.abort(code, str(exc))
+    await context.abort(code, message_for(exc))
 
 
 def _wrap_unary(method: Callable) -> Callable:

@@ -37,9 +37,40 @@ class Metric:
         """The value oriented so that higher is better, as bandit strategies expect."""
         return value if self.direction > 0 else -value
 
+    def bound(self, limit: float) -> float:
+        """The largest metric value when predictions and outcomes are within ±``limit``.
+
+        >>> SQUARED_ERROR.bound(10.0), ABSOLUTE_ERROR.bound(10.0), ACCURACY.bound(10.0)
+        (400.0, 20.0, 1.0)
+        """
+        if self is ACCURACY or self.binary:
+            return 1.0
+        if self.name == "squared_error":
+            return 4.0 * limit * limit
+        if self.name == "absolute_error":
+            return 2.0 * limit
+        return limit
+
+    def score(self, prediction: float, outcome: float, limit: float) -> float:
+        """The per-outcome value, clipped to ``±bound(limit)``.
+
+        The outcome is within ±``limit`` (the caller checked), but a model may predict
+        anything float32 holds: clipping keeps a wild prediction's error "as bad as it
+        gets" while every sum the statistics keep stays far from overflow.
+
+        >>> SQUARED_ERROR.score(3e38, 1.0, 1e6), REWARD.score(0.0, -5.0, 1e6)
+        (4000000000000.0, -5.0)
+        """
+        bound = self.bound(limit)
+        value = float(self.per_outcome(prediction, outcome))
+        if value != value:  # NaN cannot arise from finite inputs; refuse to store one
+            raise ValueError(f"{self.name} of ({prediction}, {outcome}) is not a number")
+        return min(max(value, -bound), bound)
+
 
 def _squared_error(prediction: float, outcome: float) -> float:
-    return (prediction - outcome) ** 2
+    d = prediction - outcome
+    return d * d  # a product overflows to inf (then clipped); ** would raise OverflowError
 
 
 def _absolute_error(prediction: float, outcome: float) -> float:

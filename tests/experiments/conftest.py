@@ -10,6 +10,7 @@ from sklearn.datasets import make_regression
 from sklearn.ensemble import GradientBoostingRegressor
 
 from converters import Conversion, convert
+from gateway.config import Settings
 from tests.gateway.conftest import FEATURES
 
 
@@ -36,3 +37,16 @@ def pair() -> Pair:
         X=X[serve],
         y=y[serve],
     )
+
+
+def fast_settings(**overrides) -> Settings:
+    """Gateway settings for experiment tests: loopback, short poll, monitor and flush."""
+    values = dict(
+        listen="127.0.0.1:0",
+        poll_interval=0.05,
+        monitor_interval=0.05,
+        predlog_flush_interval=0.02,
+        grace_seconds=1.0,
+    )
+    values.update(overrides)
+    return Settings(**values)

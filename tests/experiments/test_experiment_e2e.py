@@ -14,6 +14,7 @@ from gateway.config import Settings
 from gateway.server.app import build_server
 from registry.entities import Stage
 from registry.repository import Registry
+from tests.experiments.conftest import fast_settings
 from tests.gateway.conftest import publish, register
 
 
@@ -35,15 +36,7 @@ async def registry(tmp_path, pair):
 
 
 def _settings(**overrides) -> Settings:
-    values = dict(
-        listen="127.0.0.1:0",
-        poll_interval=0.05,
-        monitor_interval=0.05,
-        predlog_flush_interval=0.02,
-        grace_seconds=1.0,
-    )
-    values.update(overrides)
-    return Settings(**values)
+    return fast_settings(**overrides)
 
 
 @pytest.fixture

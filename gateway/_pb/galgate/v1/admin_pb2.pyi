@@ -261,8 +261,12 @@ class ModelVersionInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., model_type: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., task: _Optional[str] = ..., class_labels: _Optional[_Iterable[str]] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., has_profile: _Optional[bool] = ..., metrics: _Optional[_Mapping[str, float]] = ..., tags: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata_json: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
     __slots__ = ("name", "created_at", "versions", "production_version")
@@ -277,10 +281,12 @@ class ModelInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., versions: _Optional[_Iterable[_Union[ModelVersionInfo, _Mapping]]] = ..., production_version: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "next_page_token")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
     __slots__ = ("name", "version")
@@ -410,18 +416,34 @@ class LoadFailure(_message.Message):
     at: _timestamp_pb2.Timestamp
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., error: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class ExperimentFailure(_message.Message):
+    __slots__ = ("experiment_id", "model", "where", "error", "since")
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: int
+    model: str
+    where: str
+    error: str
+    since: _timestamp_pb2.Timestamp
+    def __init__(self, experiment_id: _Optional[int] = ..., model: _Optional[str] = ..., where: _Optional[str] = ..., error: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class GatewayStatus(_message.Message):
-    __slots__ = ("event_id", "loaded", "failures", "serving", "prediction_log_queued", "prediction_log_dropped")
+    __slots__ = ("event_id", "loaded", "failures", "serving", "prediction_log_queued", "prediction_log_dropped", "experiment_failures")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     LOADED_FIELD_NUMBER: _ClassVar[int]
     FAILURES_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_LOG_QUEUED_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_LOG_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FAILURES_FIELD_NUMBER: _ClassVar[int]
     event_id: int
     loaded: _containers.RepeatedCompositeFieldContainer[LoadedVersion]
     failures: _containers.RepeatedCompositeFieldContainer[LoadFailure]
     serving: bool
     prediction_log_queued: int
     prediction_log_dropped: int
-    def __init__(self, event_id: _Optional[int] = ..., loaded: _Optional[_Iterable[_Union[LoadedVersion, _Mapping]]] = ..., failures: _Optional[_Iterable[_Union[LoadFailure, _Mapping]]] = ..., serving: _Optional[bool] = ..., prediction_log_queued: _Optional[int] = ..., prediction_log_dropped: _Optional[int] = ...) -> None: ...
+    experiment_failures: _containers.RepeatedCompositeFieldContainer[ExperimentFailure]
+    def __init__(self, event_id: _Optional[int] = ..., loaded: _Optional[_Iterable[_Union[LoadedVersion, _Mapping]]] = ..., failures: _Optional[_Iterable[_Union[LoadFailure, _Mapping]]] = ..., serving: _Optional[bool] = ..., prediction_log_queued: _Optional[int] = ..., prediction_log_dropped: _Optional[int] = ..., experiment_failures: _Optional[_Iterable[_Union[ExperimentFailure, _Mapping]]] = ...) -> None: ...
