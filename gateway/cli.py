@@ -28,7 +28,7 @@ from gateway.cli_render import (
     render_version,
     to_plain,
 )
-from registry import RegistryError, Stage
+from registry import RegistryError, Stage, StorageFullError, UnavailableError
 
 if TYPE_CHECKING:
     from gateway.cli_remote import RemoteBackend
@@ -143,20 +143,27 @@ def _connect(args: argparse.Namespace) -> RemoteBackend:
 
 async def _open_backend(args: argparse.Namespace) -> Backend:
     """The backend the commands run against: a gateway (--server) or the registry database."""
-    from sqlalchemy.engine import make_url
-
     if getattr(args, "server", None):
         return _connect(args)
     try:
         return await LocalBackend.open(args.db)
+    except (UnavailableError, StorageFullError) as exc:
+        cause = exc.__cause__ or exc
+        raise CliError(f"cannot open database {_masked(args.db)}: {db_reason(cause)}") from exc
     except RegistryError:
         raise
     except Exception as exc:
-        try:
-            shown = make_url(args.db).render_as_string(hide_password=True)
-        except Exception:
-            shown = "(unparsable URL)"
-        raise CliError(f"cannot open database {shown}: {db_reason(exc)}") from exc
+        raise CliError(f"cannot open database {_masked(args.db)}: {db_reason(exc)}") from exc
+
+
+def _masked(url: str) -> str:
+    """``url`` with its password shown as ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"
 
 
 async def _main_async(args: argparse.Namespace) -> str:

@@ -24,9 +24,12 @@ class Settings:
 
     db_url: str = DEFAULT_DB
     listen: str = "127.0.0.1:50051"
-    # Bearer token required by ModelAdmin RPCs when set; Predict too when predict_token is set.
+    # Bearer tokens (see server.app.access_tokens and the README's trust model): ModelAdmin
+    # needs admin_token; Predict needs predict_token when it is set; RecordOutcome(s)
+    # needs outcome_token (else predict_token), and is open only when no token is set.
     admin_token: str = ""
     predict_token: str = ""
+    outcome_token: str = ""
     # gRPC receive/send caps; RegisterModel streams chunks so artifacts may exceed this.
     max_message_bytes: int = 4 * MIB
     max_upload_bytes: int = 64 * MIB

@@ -49,14 +49,20 @@ class ArtifactLoadError(GatewayError):
 class PredictionNotFoundError(GatewayError):
     """An outcome names a prediction id that no gateway has logged."""
 
-    def __init__(self, prediction_id: str, waited: float, others: int = 0) -> None:
+    def __init__(
+        self, prediction_id: str, waited: float, others: int = 0, *, forged: bool = False
+    ) -> None:
         self.prediction_id = prediction_id
         self.waited = waited
         more = f" (and {others} more of this request's ids)" if others else ""
+        why = (
+            "no gateway of this registry issued this id"
+            if forged
+            else f"no prediction with this id was logged (waited {waited:g} s for it to be written)"
+        )
         super().__init__(
-            f"prediction {brief(prediction_id)} not found{more}: no prediction with this id was "
-            f"logged (waited {waited:g} s for it to be written); expected a prediction_id "
-            "returned by Predict"
+            f"prediction {brief(prediction_id)} not found{more}: {why}; expected a "
+            "prediction_id returned by Predict"
         )
 
 

@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from gateway.brief import brief
-from gateway.errors import InvalidInputError, OutcomeNotAllowedError, PredictionNotFoundError
+from gateway.errors import (
+    InvalidInputError,
+    NotReadyError,
+    OutcomeNotAllowedError,
+    PredictionNotFoundError,
+)
+from gateway.prediction_ids import PredictionIds
 from gateway.stats.metrics import Metric, metric_named
 from registry import crashpoints
 from registry.entities import Experiment, OutcomeRecord, PredictionRecord
@@ -63,6 +69,8 @@ class OutcomeRecorder:
         poll: seconds between two looks while waiting.
         limit: the largest ``|value|`` accepted; metric values are clipped to what it
             allows (``Metric.bound``), so experiment sums cannot overflow.
+        ids: checks that an id was issued by a gateway of this registry; a forged id is
+            NOT_FOUND at once, without a lookup or a wait.
         on_outcome: called after the write with ``(experiment_id, arm, metric_value)``
             for each newly recorded outcome of an experiment prediction (bandit updates).
     """
@@ -75,10 +83,12 @@ class OutcomeRecorder:
         wait: float = 1.0,
         poll: float = 0.1,
         limit: float = 1e12,
+        ids: PredictionIds | None = None,
         on_outcome: OutcomeCallback | None = None,
     ) -> None:
         self._store = store
         self.limit = limit
+        self._ids = ids
         self._pending = pending
         self.wait = wait
         self.poll = max(poll, 0.005)
@@ -106,6 +116,12 @@ class OutcomeRecorder:
         unique = _validate(items, self.limit)
         if not unique:
             return []
+        if self._ids is not None:
+            if not self._ids.ready:
+                raise NotReadyError("the gateway has not reached its registry yet; retry shortly")
+            forged = [pid for pid, _ in unique if not self._ids.verify(pid)]
+            if forged:
+                raise PredictionNotFoundError(forged[0], 0.0, len(forged) - 1, forged=True)
         predictions, unwritten = await self._find([pid for pid, _ in unique])
         for prediction in predictions:
             if prediction.rows != 1:

@@ -10,16 +10,22 @@ import signal
 import sys
 
 from gateway.config import Settings
-from gateway.server.app import build_server
+from gateway.server.app import Gateway, build_server
 from registry.repository import Registry
 
 log = logging.getLogger("galgate")
 
 
-def _banner(settings: Settings, port: int, models: list[str]) -> str:
+def _banner(settings: Settings, port: int, registry_url: str, gateway: Gateway) -> str:
     host = settings.listen.rpartition(":")[0]
     target = f"{host}:{port}"
-    lines = [f"galgate serving on {target} (registry {settings.db_url})"]
+    models = sorted(gateway.pool.current.routes)
+    lines = [f"galgate serving on {target} (registry {registry_url})"]
+    if gateway.connect_error:
+        lines.append(
+            f"registry not reachable yet ({gateway.connect_error}): health is NOT_SERVING and "
+            "calls are UNAVAILABLE until it is; retrying with backoff"
+        )
     if models:
         lines.append(f"production models: {', '.join(models)}")
     if "demo" in models:
@@ -40,12 +46,9 @@ def _banner(settings: Settings, port: int, models: list[str]) -> str:
 
 async def serve(settings: Settings, *, reuse_port: bool = False, announce: bool = True) -> None:
     """Open the registry, start the gateway, and run until a termination signal."""
-    registry = await Registry.open(settings.db_url)
+    # The registry is reached inside gateway.start(), which retries while it is down.
+    registry = Registry.unopened(settings.db_url)
     try:
-        if settings.demo:
-            from gateway.demo import ensure_demo
-
-            await ensure_demo(registry)
         gateway = build_server(settings, registry, reuse_port=reuse_port)
         await gateway.start()
         stop = asyncio.Event()
@@ -53,7 +56,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False, announce: bool 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         if announce:
-            print(_banner(settings, gateway.port, sorted(gateway.pool.current.routes)), flush=True)
+            print(_banner(settings, gateway.port, registry.url, gateway), flush=True)
         await stop.wait()
         log.info("shutting down: draining in-flight calls for up to %.1fs", settings.grace_seconds)
         await gateway.stop()

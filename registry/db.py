@@ -3,6 +3,7 @@ differences, schema."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,9 @@ SQLITE_DRIVER = "sqlite+aiosqlite"
 POSTGRES_DRIVER = "postgresql+asyncpg"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+# The meta row holding the hex key gateways sign prediction ids with.
+PREDICTION_ID_KEY = "prediction_id_key"
 
 # pg_advisory_xact_lock keys ("galgate" in ASCII plus a tag); held until commit.
 _SCHEMA_LOCK = 0x67616C67617465_00
@@ -297,5 +301,14 @@ async def ensure_schema(engines: Engines) -> int:
         if stored is None:
             await conn.execute(
                 MetaRow.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
+            )
+        key = await conn.scalar(select(MetaRow.value).where(MetaRow.key == PREDICTION_ID_KEY))
+        if key is None:
+            # Every gateway on this database signs prediction ids with this key, so any of
+            # them can tell an id it issued from a forged one without a lookup.
+            await conn.execute(
+                MetaRow.__table__.insert().values(
+                    key=PREDICTION_ID_KEY, value=secrets.token_hex(32)
+                )
             )
         return SCHEMA_VERSION

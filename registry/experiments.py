@@ -318,6 +318,21 @@ def _check_usable(name: str, control: ModelVersionRow, treatment: ModelVersionRo
         )
 
 
+def check_auto_promotable(name: str, auto_promote: bool, treatment: ModelVersionRow) -> None:
+    """Auto-promotion follows the stage machine: it moves a staging version to production.
+
+    Raises:
+        ExperimentPreconditionError: ``auto_promote`` with a treatment not in staging.
+    """
+    if auto_promote and treatment.stage != Stage.STAGING.value:
+        raise ExperimentPreconditionError(
+            f"auto_promote needs the treatment in staging (auto-promotion moves staging to "
+            f"production); version {treatment.version!r} of model {name!r} is in "
+            f"{treatment.stage}: promote it to staging first, or create the experiment "
+            "without auto_promote"
+        )
+
+
 async def _check_no_active(session: AsyncSession, model: ModelRow) -> None:
     active = await _active_id(session, model.id)
     if active is not None:
@@ -395,8 +410,8 @@ async def create(
     Raises:
         InvalidArgumentError: a spec value out of range.
         ModelNotFoundError, VersionNotFoundError: unknown model or version.
-        ExperimentPreconditionError: same version twice, an archived version, or
-            different features.
+        ExperimentPreconditionError: same version twice, an archived version, different
+            features, or ``auto_promote`` with a treatment that is not in staging.
         ExperimentConflictError: ``start`` and the model already has an active experiment.
     """
     at = utcnow()
@@ -405,6 +420,7 @@ async def create(
     control = await version_row(session, model, spec.control_version)
     treatment = await version_row(session, model, spec.treatment_version)
     _check_usable(model.name, control, treatment)
+    check_auto_promotable(model.name, spec.auto_promote, treatment)
     state = _R if start else _C
     if start:
         await _check_no_active(session, model)

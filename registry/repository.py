@@ -6,11 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Self
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.db import Engines, create_engines, ensure_schema, translate_error
-from registry.errors import ConflictError
+from registry.db import (
+    PREDICTION_ID_KEY,
+    Engines,
+    create_engines,
+    ensure_schema,
+    translate_error,
+)
+from registry.errors import ConflictError, SchemaMismatchError
+from registry.schema import MetaRow
 from registry.store_catalog import CatalogStore
 from registry.store_events import EventStore
 from registry.store_experiments import ExperimentStore
@@ -68,19 +76,56 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
             SchemaMismatchError: the database was written by a newer schema version.
             UnavailableError: the database cannot be reached (retry later).
         """
-        engines = create_engines(url, echo=echo, sqlite_synchronous=sqlite_synchronous)
+        registry = cls.unopened(url, echo=echo, sqlite_synchronous=sqlite_synchronous)
         try:
-            await ensure_schema(engines)
+            await registry.prepare()
+        except BaseException:
+            await registry.close()
+            raise
+        return registry
+
+    @classmethod
+    def unopened(
+        cls, url: str = DEFAULT_URL, *, echo: bool = False, sqlite_synchronous: str = "NORMAL"
+    ) -> Registry:
+        """A registry on ``url`` that has not touched the database yet.
+
+        A server that must come up while its database is down builds this, then retries
+        :meth:`prepare` until it succeeds.
+
+        Raises:
+            InvalidArgumentError: unsupported URL.
+        """
+        return cls(create_engines(url, echo=echo, sqlite_synchronous=sqlite_synchronous))
+
+    async def prepare(self) -> None:
+        """Create the schema on first use and check its version (what :meth:`open` does).
+
+        Raises:
+            SchemaMismatchError: the database was written by a newer schema version.
+            UnavailableError: the database cannot be reached (retry later).
+        """
+        try:
+            await ensure_schema(self._engines)
         except (DBAPIError, OSError, TimeoutError) as exc:
-            await engines.dispose()
             translated = translate_error(exc, writing=True)
             if translated is None:
                 raise
             raise translated from exc
-        except BaseException:
-            await engines.dispose()
-            raise
-        return cls(engines)
+
+    async def prediction_id_key(self) -> bytes:
+        """The secret key gateways on this database sign prediction ids with.
+
+        Raises:
+            UnavailableError: the database cannot be reached.
+        """
+        async with self._read() as session:
+            value = await session.scalar(
+                select(MetaRow.value).where(MetaRow.key == PREDICTION_ID_KEY)
+            )
+        if value is None:  # pragma: no cover - prepare() writes it
+            raise SchemaMismatchError("the registry has no prediction id key; reopen it")
+        return bytes.fromhex(value)
 
     async def close(self) -> None:
         """Close the database connections. Idempotent."""

@@ -102,6 +102,10 @@ class Monitor:
         self, experiment: Experiment, look: Look, state: ExperimentState, reason: str
     ) -> None:
         winner = look.results.winner if state is ExperimentState.COMPLETED else "control"
+        promote = experiment.spec.auto_promote and winner == "treatment"
+        if promote and (refused := await self._promotion_refused(experiment)):
+            promote = False
+            reason += f"; not auto-promoted: {refused}"
         try:
             await self._registry.transition_experiment(
                 experiment.id,
@@ -118,9 +122,24 @@ class Monitor:
             return
         self._tracker.forget(experiment.id)
         log.info("experiment %s %s: %s", experiment.id, state.value, reason)
-        if experiment.spec.auto_promote and winner == "treatment":
+        if promote:
             await self._promote(experiment, reason)
         self._on_change()
+
+    async def _promotion_refused(self, experiment: Experiment) -> str:
+        """Why the winning treatment may not be auto-promoted now ("" when it may).
+
+        Auto-promotion obeys the stage machine: only a staging version moves to
+        production (checked at creation, and again here: the version may have moved).
+        """
+        spec = experiment.spec
+        version = await self._registry.get_version(spec.model, spec.treatment_version)
+        if version.stage is Stage.STAGING:
+            return ""
+        return (
+            f"treatment {spec.treatment_version} is in {version.stage.value}, and "
+            "auto-promotion moves only a staging version to production"
+        )
 
     async def _promote(self, experiment: Experiment, reason: str) -> None:
         spec = experiment.spec
@@ -129,16 +148,9 @@ class Monitor:
             why += f" ({spec.name})"
         why += f": {reason}"
         try:
-            version = await self._registry.get_version(spec.model, spec.treatment_version)
-            path = {
-                Stage.ARCHIVED: (Stage.DEVELOPMENT, Stage.STAGING, Stage.PRODUCTION),
-                Stage.DEVELOPMENT: (Stage.STAGING, Stage.PRODUCTION),
-                Stage.STAGING: (Stage.PRODUCTION,),
-            }.get(version.stage, ())
-            for stage in path:
-                await self._registry.transition(
-                    spec.model, spec.treatment_version, stage, actor=ACTOR, reason=why
-                )
+            await self._registry.transition(
+                spec.model, spec.treatment_version, Stage.PRODUCTION, actor=ACTOR, reason=why
+            )
         except RegistryError:
             log.exception(
                 "experiment %s: auto-promotion of %s failed", experiment.id, spec.treatment_version

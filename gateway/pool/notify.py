@@ -31,6 +31,7 @@ async def listen(url: str, on_event: Callable[[], None], *, retry_seconds: float
     level-triggered and also polls the events table.
     """
     dsn = asyncpg_dsn(url)
+    failing = ""  # the last failure logged: an outage is reported once, not every retry
     while True:
         conn = None
         try:
@@ -38,13 +39,16 @@ async def listen(url: str, on_event: Callable[[], None], *, retry_seconds: float
             lost = asyncio.Event()
             conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_args: on_event())
+            failing = ""
             on_event()  # catch up on anything committed while we were not listening
             await lost.wait()
             log.warning("registry notification connection lost; reconnecting")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("registry notifications unavailable (%s); polling only", exc)
+            if str(exc) != failing:
+                failing = str(exc)
+                log.warning("registry notifications unavailable (%s); polling only", exc)
         finally:
             if conn is not None and not conn.is_closed():
                 await conn.close()

@@ -22,19 +22,25 @@ from gateway.metrics import Metrics
 from gateway.outcomes import OutcomeRecorder
 from gateway.pool import notify
 from gateway.pool.reconciler import Pool
+from gateway.prediction_ids import PredictionIds
 from gateway.predlog import PredictionLog
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
 from gateway.server.inference_servicer import InferenceServicer
-from gateway.server.prediction_servicer import PredictionIds, PredictionServicer
+from gateway.server.prediction_servicer import PredictionServicer
+from registry.errors import RegistryError
 from registry.repository import Registry
 
 log = logging.getLogger(__name__)
+# Seconds between attempts to reach a registry that was unreachable at start.
+_FIRST_RETRY = 0.5
+_MAX_RETRY = 10.0
 
 PREDICTION = prediction_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name
 ADMIN = admin_pb2.DESCRIPTOR.services_by_name["ModelAdmin"].full_name
 INFERENCE = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 SERVICES = (PREDICTION, ADMIN, INFERENCE)
+OUTCOME_METHODS = ("RecordOutcome", "RecordOutcomes")
 
 
 @dataclass
@@ -52,24 +58,77 @@ class Gateway:
     predlog: PredictionLog
     # RecordOutcome's recorder; its ``on_outcome`` hook feeds the bandits.
     outcomes: OutcomeRecorder
+    # Issues the prediction ids; signs them with the registry's key once it is read.
+    ids: PredictionIds
     metrics_port: int | None = None
+    # Why the registry could not be reached at start ("" once it has been).
+    connect_error: str = ""
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Start serving; health turns SERVING once production models are loaded and warm."""
+        """Start serving; health turns SERVING once production models are loaded and warm.
+
+        The registry is reached first, and production is loaded and warmed before the
+        server accepts calls: with several workers on one port the kernel hands
+        connections to any listening process, and one that has not read the registry yet
+        could only answer UNAVAILABLE. When the registry cannot be reached, the server
+        listens anyway (health NOT_SERVING, calls UNAVAILABLE) and keeps retrying with
+        backoff until it can.
+        """
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.predlog.start()
-        # Load and warm production before accepting calls: with several workers on one
-        # port the kernel hands connections to any listening process, and one that has
-        # not read the registry yet could only answer UNAVAILABLE.
         try:
-            await self.pool.reconcile()
-        except Exception:
-            log.exception("initial reconcile failed; the watch loop will retry")
+            await self._connect()
+        except Exception as exc:
+            self.connect_error = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "registry %s not usable at start (%s); listening anyway, UNAVAILABLE until "
+                "it is, retrying with backoff",
+                self.registry.url,
+                self.connect_error,
+                exc_info=None if isinstance(exc, RegistryError) else exc,
+            )
         await self.server.start()
         if self.settings.metrics_listen:
             self.metrics_port = self.pool.metrics.serve_http(self.settings.metrics_listen)
         self._tasks.append(asyncio.create_task(self._become_ready(), name="galgate-ready"))
+        if self.connect_error:
+            self._tasks.append(asyncio.create_task(self._reconnect(), name="galgate-connect"))
+        else:
+            self._start_loops()
+
+    async def _connect(self) -> None:
+        """Open the registry (schema, demo model, id key) and load production."""
+        await self.registry.prepare()
+        if self.settings.demo:
+            from gateway.demo import ensure_demo
+
+            await ensure_demo(self.registry)
+        self.ids.set_key(await self.registry.prediction_id_key())
+        await self.pool.reconcile()
+        self.connect_error = ""
+
+    async def _reconnect(self) -> None:
+        delay = _FIRST_RETRY
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_RETRY)
+            try:
+                await self._connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self.connect_error:
+                    log.error("registry still not usable (%s); retrying", error)
+                    self.connect_error = error
+                continue
+            log.info("registry %s reached; serving", self.registry.url)
+            self._start_loops()
+            return
+
+    def _start_loops(self) -> None:
+        """The loops that follow the registry once it has been reached."""
         self._tasks.append(
             asyncio.create_task(self.pool.watch(self.settings.poll_interval), name="galgate-watch")
         )
@@ -124,6 +183,29 @@ class _GenericHandlersOnly:
         pass
 
 
+def access_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Which bearer tokens each door accepts (empty: open). The README's trust model.
+
+    - ModelAdmin: the admin token.
+    - Predict, PredictStream and the Open Inference Protocol: the predict token, or the
+      admin token; open when no predict token is set.
+    - RecordOutcome(s): the outcome token (the predict token when none is set), or the
+      admin token; open only when none of the three is set. Outcomes move bandit
+      traffic and decide experiments, so setting any token closes them.
+    """
+    predict = (settings.predict_token, settings.admin_token) if settings.predict_token else ()
+    outcome_token = settings.outcome_token or settings.predict_token
+    outcome = (outcome_token, settings.admin_token)
+    tokens = {
+        f"/{ADMIN}/": (settings.admin_token,),
+        f"/{PREDICTION}/": predict,
+        f"/{INFERENCE}/": predict,
+    }
+    for method in OUTCOME_METHODS:
+        tokens[f"/{PREDICTION}/{method}"] = outcome
+    return tokens
+
+
 def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = False) -> Gateway:
     """Build the gateway's grpc.aio server bound to ``settings.listen`` (port 0: any free port).
 
@@ -140,13 +222,9 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
-    tokens = {f"/{ADMIN}/": settings.admin_token}
-    if settings.predict_token:
-        tokens.update(
-            {f"/{PREDICTION}/": settings.predict_token, f"/{INFERENCE}/": settings.predict_token}
-        )
+    tokens = access_tokens(settings)
     # No interceptor at all when no token is set: every call would pay for it.
-    interceptors = [TokenAuthInterceptor(tokens)] if any(tokens.values()) else []
+    interceptors = [TokenAuthInterceptor(tokens)] if any(any(t) for t in tokens.values()) else []
     server = grpc.aio.server(
         interceptors=interceptors,
         options=options,
@@ -161,15 +239,16 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         experiment_failures=failures,
     )
     predlog = PredictionLog.from_settings(registry, settings, metrics)
+    ids = PredictionIds()
     outcomes = OutcomeRecorder(
         registry,
         predlog,
         wait=settings.outcome_wait,
         poll=settings.predlog_flush_interval / 2,
         limit=settings.outcome_limit,
+        ids=ids,
         on_outcome=pool.observe_outcome,  # bandits learn from every outcome
     )
-    ids = PredictionIds()
     prediction_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(pool, ids, log=predlog, outcomes=outcomes), server
     )
@@ -216,4 +295,5 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         monitor=Monitor(registry, tracker, on_change=pool.wake, failures=failures),
         predlog=predlog,
         outcomes=outcomes,
+        ids=ids,
     )

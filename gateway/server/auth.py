@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import grpc
 
@@ -46,12 +46,17 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     """Require `authorization: Bearer <token>` on methods under the configured prefixes.
 
     Args:
-        tokens: method-name prefix (e.g. "/galgate.v1.ModelAdmin/") -> required token.
-            Prefixes with an empty token are open.
+        tokens: method-name prefix (e.g. "/galgate.v1.ModelAdmin/" or a whole method
+            name) -> the tokens accepted there; the longest matching prefix decides. A
+            prefix whose tokens are all empty is open.
     """
 
-    def __init__(self, tokens: Mapping[str, str]) -> None:
-        self._tokens = {prefix: token.encode() for prefix, token in tokens.items() if token}
+    def __init__(self, tokens: Mapping[str, Sequence[str]]) -> None:
+        accepted = {
+            prefix: tuple(t.encode() for t in allowed if t) for prefix, allowed in tokens.items()
+        }
+        # Longest prefix first, so "/svc/Method" overrides "/svc/".
+        self._tokens = dict(sorted(accepted.items(), key=lambda item: -len(item[0])))
 
     async def intercept_service(
         self,
@@ -64,10 +69,12 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         required = next(
             (t for prefix, t in self._tokens.items() if details.method.startswith(prefix)), None
         )
-        if required is None:
+        if not required:
             return handler
         given = _token_from(details.invocation_metadata).encode()
-        if hmac.compare_digest(given, required):
+        # Compare with every accepted token, so the time taken does not say which matched.
+        matches = [hmac.compare_digest(given, token) for token in required]
+        if any(matches):
             return handler
         reason = "wrong bearer token" if given else "missing bearer token"
         return _rejecting(

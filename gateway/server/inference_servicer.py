@@ -9,9 +9,9 @@ from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway._pb.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 from gateway.errors import ModelNotServedError, NotReadyError
 from gateway.pool.reconciler import Pool
+from gateway.prediction_ids import PredictionIds
 from gateway.predlog import PredictionLog
 from gateway.server import inference_codec as codec
-from gateway.server.prediction_servicer import PredictionIds
 from gateway.server.status import grpc_errors
 
 SERVER_NAME = "galgate"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 
 import grpc
@@ -13,26 +11,10 @@ from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
 from gateway.errors import GatewayError
 from gateway.outcomes import OutcomeRecorder
 from gateway.pool.reconciler import Pool
+from gateway.prediction_ids import PredictionIds
 from gateway.predlog import PredictionLog
 from gateway.server import codec
 from gateway.server.status import grpc_errors, message_for, status_for
-
-
-class PredictionIds:
-    """Process-unique, cheap prediction ids: a random per-process prefix and a counter.
-
-    >>> ids = PredictionIds(prefix="ab12")
-    >>> ids.next(), ids.next()
-    ('ab12-1', 'ab12-2')
-    """
-
-    def __init__(self, prefix: str | None = None) -> None:
-        self._prefix = prefix or os.urandom(6).hex()
-        self._counter = itertools.count(1)
-
-    def next(self) -> str:
-        """A new id, never returned before by any process (random prefix)."""
-        return f"{self._prefix}-{next(self._counter)}"
 
 
 @grpc_errors

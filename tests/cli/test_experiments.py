@@ -11,7 +11,7 @@ from scipy import stats
 
 from converters import load_table
 from gateway.registration import register_onnx
-from registry.entities import OutcomeRecord, PredictionRecord
+from registry.entities import OutcomeRecord, PredictionRecord, Stage
 from registry.repository import Registry
 from tests.cli.conftest import FEATURES, CliFiles, CliResult, Remote, error_line, galgate, run_cli
 
@@ -227,6 +227,8 @@ async def test_experiments_remote_create_show_stop_match_local_output(
     remote: Remote, cli_files: CliFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await _register_two_versions(remote.registry, cli_files)
+    # auto-promotion moves a staging version to production, so the treatment is staged
+    await remote.registry.transition("signal", "1.0.1", Stage.STAGING, actor="test")
     server = ("--server", remote.address)
     local = ("--db", remote.db)
     before = datetime.now(UTC)

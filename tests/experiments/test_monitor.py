@@ -170,3 +170,23 @@ async def test_two_monitors_end_an_experiment_once(registry, tmp_path):
     assert [t.to_state for t in history].count(ExperimentState.COMPLETED) == 1
     promotions = [t for t in await registry.history("m") if t.to_stage is Stage.PRODUCTION]
     assert sum(t.actor == "galgate-monitor" for t in promotions) == 1
+
+
+async def test_auto_promote_refuses_a_treatment_that_left_staging(registry):
+    experiment = await _experiment(registry, metric="reward", auto_promote=True, min_samples=50)
+    treatment = experiment.spec.treatment_version
+    await registry.transition("m", treatment, Stage.DEVELOPMENT, actor="test")
+    rng = np.random.default_rng(9)
+    monitor, _ = _monitor(registry)
+    for _ in range(20):
+        await _feed(registry, experiment, "control", rng.normal(0.0, 1.0, 25))
+        await _feed(registry, experiment, "treatment", rng.normal(1.0, 1.0, 25))
+        await monitor.tick()
+    ended = await registry.get_experiment(experiment.id)
+    assert (ended.state, ended.winner) == (ExperimentState.COMPLETED, "treatment")
+    # The stage machine holds: development never jumps to production, and the audit says why.
+    assert (await registry.get_version("m", treatment)).stage is Stage.DEVELOPMENT
+    assert (await registry.production_version("m")).version == experiment.spec.control_version
+    assert f"not auto-promoted: treatment {treatment} is in development" in ended.end_reason
+    audit = (await registry.experiment_history(experiment.id))[-1]
+    assert "not auto-promoted" in audit.reason

@@ -22,7 +22,8 @@ from gateway.errors import GatewayError
 from gateway.server import admin_servicer, prediction_servicer, status
 from gateway.server.app import build_server
 from registry.errors import RegistryError
-from tests.gateway.conftest import FEATURES
+from registry.repository import Registry
+from tests.gateway.conftest import FEATURES, publish
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -43,40 +44,51 @@ async def test_health_is_serving_once_models_are_warm(gateway, channel):
     assert reply.status == SERVING
 
 
-async def test_health_not_serving_while_registry_unusable(sqlite_registry, settings, tmp_path):
-    gw = build_server(settings, sqlite_registry)
-    await sqlite_registry.close()
-    (tmp_path / "galgate.db").unlink()  # reopened connections find no schema: reads fail
-    await gw.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.port}") as ch:
-            await asyncio.sleep(0.2)
-            reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
-            assert reply.status == NOT_SERVING
-    finally:
-        await gw.stop(grace=0)
-
-
-async def test_predict_before_the_first_snapshot_is_unavailable(
-    sqlite_registry, settings, tmp_path
+async def test_registry_unreachable_at_start_is_unavailable_then_serves_once_reached(
+    settings, tmp_path, trained
 ):
-    gw = build_server(settings, sqlite_registry)
-    await sqlite_registry.close()
-    (tmp_path / "galgate.db").unlink()  # the first reconcile cannot read the registry
-    await gw.start()
+    # The database's directory does not exist yet: every connection attempt fails.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'later' / 'galgate.db'}"
+    registry = Registry.unopened(url)
+    gw = build_server(settings, registry)
+    await gw.start()  # listens anyway: a gateway never exits because its database is down
     try:
+        assert gw.connect_error.startswith("UnavailableError")
         async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.port}") as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            assert (await health.Check(health_pb2.HealthCheckRequest())).status == NOT_SERVING
             stub = prediction_pb2_grpc.PredictionServiceStub(ch)
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await stub.Predict(pb.PredictRequest(model="clf"))
+            for call in (
+                stub.Predict(pb.PredictRequest(model="clf")),
+                stub.RecordOutcome(pb.RecordOutcomeRequest(prediction_id="x-1-00", value=1)),
+                admin_pb2_grpc.ModelAdminStub(ch).ListModels(apb.ListModelsRequest()),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await call
+                assert err.value.code() is grpc.StatusCode.UNAVAILABLE, err.value.details()
             ready = await v2_grpc.GRPCInferenceServiceStub(ch).ModelReady(
                 v2.ModelReadyRequest(name="clf")
             )
-        assert err.value.code() is grpc.StatusCode.UNAVAILABLE
-        assert "starting" in err.value.details()
-        assert ready.ready is False
+            assert ready.ready is False
+
+            (tmp_path / "later").mkdir()
+            other = await Registry.open(url)
+            await publish(other, "clf", trained.clf_a, trained.X)
+            await other.close()
+            # The gateway retries with backoff (0.5 s, 1 s, 2 s, ...) and then serves.
+            for _ in range(200):
+                if (await health.Check(health_pb2.HealthCheckRequest())).status == SERVING:
+                    break
+                await asyncio.sleep(0.05)
+            reply = await stub.Predict(
+                pb.PredictRequest(
+                    model="clf", tensor=pb.FloatTensor(rows=1, data=trained.X[0].tobytes())
+                )
+            )
+            assert reply.version == "1.0.0" and gw.connect_error == ""
     finally:
         await gw.stop(grace=0)
+        await registry.close()
 
 
 async def test_health_turns_not_serving_on_shutdown(gateway, channel):

@@ -28,6 +28,7 @@ from tests.helpers import (
     fake_artifact,
     make_experiment_spec,
     make_spec,
+    register_in_stage,
 )
 
 C, R, P = ExperimentState.CREATED, ExperimentState.RUNNING, ExperimentState.PAUSED
@@ -487,3 +488,18 @@ async def test_experiment_changed_events_do_not_affect_stage_history(registry: R
 
     assert await registry.history("m") == stage_history
     assert (await registry.get_version("m", exp.spec.control_version)).stage is Stage.PRODUCTION
+
+
+@pytest.mark.parametrize("stage", [Stage.DEVELOPMENT, Stage.PRODUCTION])
+async def test_create_experiment_auto_promote_needs_a_staging_treatment(registry, stage):
+    control = await register_in_stage(
+        registry, "m", Stage.PRODUCTION if stage is Stage.DEVELOPMENT else Stage.STAGING
+    )
+    treatment = await register_in_stage(registry, "m", stage)
+    spec = make_experiment_spec("m", control.version, treatment.version, auto_promote=True)
+    with pytest.raises(
+        ExperimentPreconditionError, match="auto_promote needs the treatment in staging"
+    ):
+        await registry.create_experiment(spec, actor="test")
+    plain = make_experiment_spec("m", control.version, treatment.version, auto_promote=False)
+    assert (await registry.create_experiment(plain, actor="test")).spec.auto_promote is False

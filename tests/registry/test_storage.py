@@ -151,11 +151,15 @@ async def test_open_existing_database_keeps_data_and_schema_version(
 ) -> None:
     mv = await registry.register_version("m", make_spec(), fake_artifact())
 
+    key = await registry.prediction_id_key()
     async with await Registry.open(db_url) as again:
         assert await again.get_version("m", mv.version) == mv
+        # Reopening keeps the key gateways sign prediction ids with.
+        assert await again.prediction_id_key() == key
 
-    rows = await execute_sql(db_url, "SELECT key, value FROM meta")
-    assert rows == [("schema_version", str(SCHEMA_VERSION))]
+    rows = dict(await execute_sql(db_url, "SELECT key, value FROM meta"))
+    assert rows["schema_version"] == str(SCHEMA_VERSION)
+    assert len(key) == 32 and rows["prediction_id_key"] == key.hex()
 
 
 async def test_open_plain_url_uses_async_driver(db_url: str) -> None:
