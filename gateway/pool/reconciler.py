@@ -53,8 +53,10 @@ class Pool:
         retained_versions: int = 2,
         metrics: Metrics | None = None,
         experiment_failures: ExperimentFailures | None = None,
+        disclose: bool = True,
     ) -> None:
         self.registry = registry
+        self._disclose = disclose
         self.metrics = metrics or Metrics()
         # Experiments that cannot route here: their model is served by production.
         self.experiment_failures = experiment_failures or ExperimentFailures()
@@ -123,7 +125,7 @@ class Pool:
             running = {e.id for e in state.experiments.values()}
             self._strategies = {i: s for i, s in self._strategies.items() if i in running}
             self.experiment_failures.keep_only(running, ROUTING)
-            snapshot = Snapshot(event_id=state.event_id, routes=routes)
+            snapshot = Snapshot(event_id=state.event_id, routes=routes, disclose=self._disclose)
             if snapshot.routes != old.routes:
                 self.metrics.swaps.inc()
             self.current = snapshot  # the swap: one reference assignment

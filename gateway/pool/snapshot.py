@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.brief import brief, brief_list
 from gateway.errors import ModelNotServedError, NotReadyError
 from gateway.pool.model import LoadedModel
 from gateway.routing import Strategy, key_hash
@@ -62,6 +63,9 @@ class Snapshot:
     routes: Mapping[str, ModelRoute] = field(default_factory=dict)
     # False only for the placeholder a gateway holds before its first reconcile.
     loaded: bool = True
+    # Whether NOT_FOUND names the served models and versions; off when tokens are set,
+    # so a caller without the admin token learns nothing of what else is served.
+    disclose: bool = True
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -86,19 +90,22 @@ class Snapshot:
                 raise NotReadyError(
                     "the gateway is starting and has not read the registry yet; retry shortly"
                 )
-            raise ModelNotServedError(
-                f"model {name!r} is not served; served models: {sorted(self.routes) or 'none'}"
-            )
+            served = f"; served models: {brief_list(sorted(self.routes))}" if self.disclose else ""
+            raise ModelNotServedError(f"model {brief(name)} is not served{served}")
         if version:
             model = route.versions.get(version)
             if model is None:
+                loaded = (
+                    f"; loaded versions: {brief_list(sorted(route.versions))}"
+                    if self.disclose
+                    else ""
+                )
                 raise ModelNotServedError(
-                    f"version {version!r} of model {name!r} is not loaded; "
-                    f"loaded versions: {sorted(route.versions)}"
+                    f"version {brief(version)} of model {brief(name)} is not loaded{loaded}"
                 )
             return Served(model=model, arm="pinned")
         if route.experiment is not None:
             return route.experiment.choose(routing_key)
         if route.production is None:
-            raise ModelNotServedError(f"model {name!r} has no production version")
+            raise ModelNotServedError(f"model {brief(name)} has no production version")
         return route.production

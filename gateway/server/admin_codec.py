@@ -11,6 +11,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway._pb.galgate.v1 import admin_pb2 as pb
+from gateway.brief import brief, brief_list
 from gateway.errors import InvalidInputError
 from gateway.experiments.results import ArmResult, Results
 from registry.entities import (
@@ -136,7 +137,7 @@ def parse_stage(text: str) -> Stage:
         return Stage(text.strip().lower())
     except ValueError:
         raise InvalidInputError(
-            f"unknown stage {text!r}; expected one of {[s.value for s in Stage]}"
+            f"unknown stage {brief(text)}; expected one of {[s.value for s in Stage]}"
         ) from None
 
 
@@ -144,9 +145,11 @@ def _parse_datetime(key: str, raw: object) -> datetime:
     try:
         value = datetime.fromisoformat(str(raw))
     except ValueError:
-        raise InvalidInputError(f"metadata {key!r} must be an ISO 8601 time, got {raw!r}") from None
+        raise InvalidInputError(
+            f"metadata {brief(key)} must be an ISO 8601 time, got {brief(raw)}"
+        ) from None
     if value.tzinfo is None:
-        raise InvalidInputError(f"metadata {key!r} must carry a UTC offset, got {raw!r}")
+        raise InvalidInputError(f"metadata {brief(key)} must carry a UTC offset, got {brief(raw)}")
     return value
 
 
@@ -161,7 +164,7 @@ def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any
     unknown = sorted(set(metadata) - METADATA_KEYS)
     if unknown:
         raise InvalidInputError(
-            f"unknown metadata keys {unknown}; allowed: {sorted(METADATA_KEYS)}"
+            f"unknown metadata keys {brief_list(unknown)}; allowed: {sorted(METADATA_KEYS)}"
         )
     fields: dict[str, Any] = {}
     for key in _DATETIME_KEYS:
@@ -170,7 +173,7 @@ def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any
     for key in _MAPPING_KEYS:
         if key in metadata:
             if not isinstance(metadata[key], dict):
-                raise InvalidInputError(f"metadata {key!r} must be a JSON object")
+                raise InvalidInputError(f"metadata {brief(key)} must be a JSON object")
             fields[key] = metadata[key]
     for key, kind in _SCALAR_KEYS.items():
         if metadata.get(key) is not None:
@@ -178,7 +181,7 @@ def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any
                 fields[key] = kind(metadata[key])
             except (TypeError, ValueError):
                 raise InvalidInputError(
-                    f"metadata {key!r} must be {kind.__name__}, got {metadata[key]!r}"
+                    f"metadata {brief(key)} must be {kind.__name__}, got {brief(metadata[key])}"
                 ) from None
     return VersionSpec(
         model_type=header.model_type or "onnx",
@@ -282,6 +285,6 @@ def parse_experiment_state(text: str) -> ExperimentState:
         return ExperimentState(text.strip().lower())
     except ValueError:
         raise InvalidInputError(
-            f"unknown experiment state {text!r}; expected one of "
+            f"unknown experiment state {brief(text)}; expected one of "
             f"{[s.value for s in ExperimentState]}"
         ) from None

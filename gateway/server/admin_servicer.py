@@ -8,6 +8,7 @@ import hashlib
 from converters import ReferenceProfile, validate_onnx
 from gateway._pb.galgate.v1 import admin_pb2 as pb
 from gateway._pb.galgate.v1 import admin_pb2_grpc as pb_grpc
+from gateway.brief import brief_list
 from gateway.config import Settings
 from gateway.errors import ExperimentStatisticsError, InvalidInputError, PayloadTooLargeError
 from gateway.experiments.results import Results
@@ -67,8 +68,8 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             parsed = await asyncio.to_thread(ReferenceProfile.from_bytes, profile)
             if tuple(parsed.features) != tuple(signature.features):
                 raise InvalidInputError(
-                    f"reference profile features {list(parsed.features)} differ from the "
-                    f"model's {list(signature.features)}"
+                    f"reference profile features {brief_list(parsed.features)} differ from "
+                    f"the model's {brief_list(signature.features)}"
                 )
         spec = codec.spec_from_header(header, signature.to_dict())
         version = await self._registry.register_version(

@@ -237,6 +237,8 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         retained_versions=settings.retained_versions,
         metrics=metrics,
         experiment_failures=failures,
+        # With any token set, NOT_FOUND does not list what else is served.
+        disclose=not interceptors,
     )
     predlog = PredictionLog.from_settings(registry, settings, metrics)
     ids = PredictionIds()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
+from gateway.brief import brief, brief_list
 from gateway.errors import InvalidInputError
 from gateway.pool.model import LoadedModel, Outputs
 
 _MAX_REPORTED = 5
+MAX_LISTED_FEATURES = 32
 # Routing keys are stored with every logged prediction: a bound keeps one caller from
 # writing megabytes per request into the log.
 MAX_ROUTING_KEY = 256
@@ -77,12 +79,12 @@ def _named_row(values, model: LoadedModel) -> np.ndarray:
     if missing or unknown:
         parts = []
         if missing:
-            parts.append(f"missing features {missing}")
+            parts.append(f"missing features {brief_list(missing)}")
         if unknown:
-            parts.append(f"unknown features {unknown}")
+            parts.append(f"unknown features {brief_list(unknown)}")
         raise InvalidInputError(
-            f"{'; '.join(parts)}; model {model.name!r} version {model.version!r} expects "
-            f"{list(model.signature.features)}"
+            f"{'; '.join(parts)}; model {brief(model.name)} version {brief(model.version)} "
+            f"expects {brief_list(model.signature.features, limit=MAX_LISTED_FEATURES)}"
         )
     with np.errstate(over="ignore"):
         return np.array([[values[f] for f in model.signature.features]], dtype=np.float32)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
+from gateway.brief import brief, brief_list
 from gateway.errors import InvalidInputError
 from gateway.pool.model import LoadedModel, Outputs
 from gateway.server.codec import checked_routing_key
@@ -144,18 +145,20 @@ def to_array(request: pb.ModelInferRequest, model: LoadedModel) -> np.ndarray:
     expected = f"{signature.input_name!r} FP32 [rows, {n_features}]"
     if len(request.inputs) != 1:
         raise InvalidInputError(
-            f"model {model.name!r} takes exactly one input, {expected}; "
+            f"model {brief(model.name)} takes exactly one input, {expected}; "
             f"got {len(request.inputs)} inputs"
         )
     tensor = request.inputs[0]
     if tensor.name != signature.input_name:
         raise InvalidInputError(
-            f"unknown input {tensor.name!r}; model {model.name!r} takes one input {expected}"
+            f"unknown input {brief(tensor.name)}; model {brief(model.name)} takes one input "
+            f"{expected}"
         )
     dtype = _INPUT_DTYPES.get(tensor.datatype)
     if dtype is None:
         raise InvalidInputError(
-            f"input {tensor.name!r} has datatype {tensor.datatype!r}; expected FP32 (or FP64)"
+            f"input {brief(tensor.name)} has datatype {brief(tensor.datatype)}; expected FP32 "
+            "(or FP64)"
         )
     rows = _rows(tensor, n_features)
     count = rows * n_features
@@ -178,7 +181,8 @@ def _rows(tensor: pb.ModelInferRequest.InferInputTensor, n_features: int) -> int
         return 1
     if len(shape) != 2 or shape[1] != n_features or shape[0] < 1:
         raise InvalidInputError(
-            f"input {tensor.name!r} has shape {shape}; expected [rows, {n_features}] with "
+            f"input {brief(tensor.name)} has shape {brief_list(shape)}; expected "
+            f"[rows, {n_features}] with "
             f"rows >= 1 (or [{n_features}] for one row)"
         )
     return shape[0]
@@ -201,7 +205,7 @@ def _data(
             )
         if has_contents:
             raise InvalidInputError(
-                f"input {tensor.name!r}: give raw_input_contents or contents, not both"
+                f"input {brief(tensor.name)}: give raw_input_contents or contents, not both"
             )
         raw = request.raw_input_contents[0]
         if len(raw) != count * dtype.itemsize:
@@ -212,13 +216,14 @@ def _data(
         return np.frombuffer(raw, dtype=dtype)
     if not has_contents:
         raise InvalidInputError(
-            f"input {tensor.name!r} has no data; set raw_input_contents[0] or contents.{field}"
+            f"input {brief(tensor.name)} has no data; set raw_input_contents[0] or contents.{field}"
         )
     values = getattr(tensor.contents, field)
     others = [f.name for f, _ in tensor.contents.ListFields() if f.name != field]
     if others:
         raise InvalidInputError(
-            f"input {tensor.name!r} is {tensor.datatype}: its values belong in contents.{field}; "
+            f"input {brief(tensor.name)} is {brief(tensor.datatype)}: its values belong in "
+            f"contents.{field}; "
             f"got contents.{', contents.'.join(others)}"
         )
     if len(values) != count:
@@ -238,14 +243,15 @@ def requested_outputs(request: pb.ModelInferRequest, model: LoadedModel) -> tupl
         index = plan.by_name.get(output.name)
         if index is None:
             raise InvalidInputError(
-                f"unknown output {output.name!r} requested; model {model.name!r} outputs "
+                f"unknown output {brief(output.name)} requested; model {brief(model.name)} outputs "
                 f"{[spec.name for spec in plan.outputs]}"
             )
         if index in chosen:
-            raise InvalidInputError(f"output {output.name!r} is requested more than once")
+            raise InvalidInputError(f"output {brief(output.name)} is requested more than once")
         if output.parameters:
             raise InvalidInputError(
-                f"output {output.name!r}: parameters {sorted(output.parameters)} are not "
+                f"output {brief(output.name)}: parameters "
+                f"{brief_list(sorted(output.parameters))} are not "
                 "supported (no classification extension); request outputs by name only"
             )
         chosen.append(index)
