@@ -145,7 +145,9 @@ def convert(
 
     Args:
         model: a fitted estimator of a registered type (see ``registry.supported_types``).
-        sample: rows [rows, n_features]; the first ``max_parity_rows`` are used for parity.
+        sample: rows [rows, n_features] in the caller's own precision (float64 data stays
+            float64: casting it to float32 first would hide what serving in float32
+            loses); the first ``max_parity_rows`` are used for parity.
         feature_names: input names in column order; default ``model.feature_names_in_``
             when the model has them, else ``f0..f{n-1}``.
         tolerance: parity limits (see ``Tolerance``).

@@ -1,4 +1,4 @@
-"""Read a feature table (CSV with a header row, or NPZ) into float32 X, optional y and names."""
+"""Read a feature table (CSV with a header row, or NPZ) into X, optional y and feature names."""
 
 from __future__ import annotations
 
@@ -17,9 +17,14 @@ _MISSING = {"", "na", "nan", "null", "none"}
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """Features ``X`` (float32 [N, F], NaN where a CSV cell was empty), target ``y``
-    (int64 when every value is an integer, else float64, else str; None without a
-    target) and the feature names in column order."""
+    """Features ``X`` ([N, F], NaN where a CSV cell was empty), target ``y`` (int64 when
+    every value is an integer, else float64, else str; None without a target) and the
+    feature names in column order.
+
+    ``X`` keeps the precision of the file: float64 for CSV text, the array's own dtype
+    for an NPZ float32 or float64 ``X`` (float64 for integers). It is not cast to the
+    float32 the gateway serves, so a parity check on it can see what that cast loses.
+    """
 
     X: np.ndarray
     y: np.ndarray | None
@@ -141,7 +146,7 @@ def _load_csv(raw: bytes, file: Path, target: str | None, features: Sequence[str
                 f"{where}: line {line} has {len(row)} cells; the header has {len(header)}"
             )
     chosen = _select(header, target, features, where)
-    X = np.empty((len(body), len(chosen)), dtype=np.float32)
+    X = np.empty((len(body), len(chosen)), dtype=np.float64)
     for r, (line, row) in enumerate(body):
         for c, col in enumerate(chosen):
             cell = row[col].strip()
@@ -190,8 +195,9 @@ def _load_npz(raw: bytes, file: Path, target: str | None, features: Sequence[str
         y = np.asarray(y).reshape(-1)
         if y.shape[0] != X.shape[0]:
             raise DataError(f"{where}: y has {y.shape[0]} values for {X.shape[0]} rows of X")
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
     return Table(
-        np.ascontiguousarray(X[:, chosen], dtype=np.float32),
+        np.ascontiguousarray(X[:, chosen], dtype=dtype),
         y,
         tuple(names[c] for c in chosen),
         target,
