@@ -63,30 +63,15 @@ def load_table(
     return _load_csv(raw, file, target, features)
 
 
-def read_npz(raw: bytes, what: str, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """The arrays of the ``.npz`` bytes ``raw`` (every one, or only ``names``), never unpickled.
+def _read_npz(raw: bytes, what: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` table ``raw``, never unpickled.
 
-    Args:
-        raw: the file's bytes (from an untrusted source, perhaps).
-        what: how messages name the file, e.g. ``"table 'x.npz'"``.
-        names: arrays that must be there; only these are read.
-
-    Returns:
-        The arrays by name.
-
-    Raises:
-        DataError: the bytes are not a readable ``.npz``, an array holds pickled objects,
-            or one of ``names`` is missing.
+    A table is the operator's own file, of any size, so it is read with ``np.load``;
+    uploads from clients (reference profiles) go through ``converters.npz`` instead.
     """
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            wanted = list(npz.files if names is None else names)
-            missing = [name for name in wanted if name not in npz.files]
-            if missing:
-                raise DataError(f"{what} lacks arrays {missing}")
-            return {name: npz[name] for name in wanted}
-    except DataError:
-        raise
+            return {name: npz[name] for name in npz.files}
     except Exception as exc:  # zipfile, zlib and numpy's header parser raise a dozen types
         raise DataError(f"{what} is not a readable .npz (no pickled objects): {exc}") from None
 
@@ -169,7 +154,7 @@ def _load_csv(raw: bytes, file: Path, target: str | None, features: Sequence[str
 
 def _load_npz(raw: bytes, file: Path, target: str | None, features: Sequence[str] | None) -> Table:
     where = f"table {str(file)!r}"
-    arrays = read_npz(raw, where)
+    arrays = _read_npz(raw, where)
     if "X" not in arrays:
         raise DataError(f"{where} has no array 'X'; arrays are {sorted(arrays)}")
     X = arrays["X"]
