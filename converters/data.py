@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from converters.errors import DataError
+from converters.limits import preview
 
 _MISSING = {"", "na", "nan", "null", "none"}
 
@@ -80,13 +81,15 @@ def _select(
     columns: Sequence[str], target: str | None, features: Sequence[str] | None, where: str
 ) -> list[int]:
     if target is not None and target not in columns:
-        raise DataError(f"{where} has no target column {target!r}; columns are {list(columns)}")
+        raise DataError(f"{where} has no target column {target!r}; columns are {preview(columns)}")
     if features is None:
         return [i for i, c in enumerate(columns) if c != target]
     wanted = [str(f) for f in features]
     missing = [f for f in wanted if f not in columns]
     if missing:
-        raise DataError(f"{where} lacks feature columns {missing}; columns are {list(columns)}")
+        raise DataError(
+            f"{where} lacks feature columns {preview(missing)}; columns are {preview(columns)}"
+        )
     if target is not None and target in wanted:
         raise DataError(f"target column {target!r} cannot also be a feature")
     return [list(columns).index(f) for f in wanted]
@@ -121,7 +124,7 @@ def _load_csv(raw: bytes, file: Path, target: str | None, features: Sequence[str
         raise DataError(f"{where} is empty; expected a header row and data rows")
     header = [c.strip() for c in rows[0][1]]
     if any(not c for c in header) or len(set(header)) != len(header):
-        raise DataError(f"{where}: header {header} must name every column once")
+        raise DataError(f"{where}: header {preview(header)} must name every column once")
     body = rows[1:]
     if not body:
         raise DataError(f"{where} has a header but no data rows")
@@ -156,7 +159,7 @@ def _load_npz(raw: bytes, file: Path, target: str | None, features: Sequence[str
     where = f"table {str(file)!r}"
     arrays = _read_npz(raw, where)
     if "X" not in arrays:
-        raise DataError(f"{where} has no array 'X'; arrays are {sorted(arrays)}")
+        raise DataError(f"{where} has no array 'X'; arrays are {preview(sorted(arrays))}")
     X = arrays["X"]
     if X.ndim != 2 or X.dtype.kind not in "biuf" or X.shape[0] == 0:
         raise DataError(

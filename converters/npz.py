@@ -22,7 +22,7 @@ import numpy as np
 from numpy.lib import format as npy
 
 from converters.errors import DataError
-from converters.limits import preview
+from converters.limits import MAX_RANK, preview
 
 #: bytes of one member's ``.npy`` header (numpy writes 64 to 128; its own cap is 10000).
 MAX_HEADER_BYTES = 4096
@@ -204,11 +204,11 @@ def _check(
         isinstance(d, int) and d != f for d, f in zip(shape, found, strict=True)
     ):
         expected = ", ".join(str(d) for d in shape)
-        raise DataError(f"{where} has shape {list(found)}; expected [{expected}]")
+        raise DataError(f"{where} has shape {preview(found, MAX_RANK)}; expected [{expected}]")
     size = math.prod(found) * dtype.itemsize  # Python ints: a hostile shape cannot overflow
     if size > max_bytes:
         raise DataError(
-            f"{where} of shape {list(found)} and dtype {dtype} is {size} bytes; at most "
-            f"{max_bytes} are allowed"
+            f"{where} of shape {preview(found, MAX_RANK)} and dtype {dtype} is {size} bytes; "
+            f"at most {max_bytes} are allowed"
         )
     return size

@@ -205,3 +205,11 @@ def test_load_table_npz_inconsistent_arrays_raise(
     np.savez(path, **arrays)
     with pytest.raises(DataError, match=message):
         load_table(path)
+
+
+def test_load_table_wide_csv_missing_target_message_is_bounded(tmp_path: Path) -> None:
+    header = ",".join(f"c{i}" for i in range(10_000))
+    path = _csv(tmp_path, header + "\n" + ",".join("1" * 10_000) + "\n")
+    with pytest.raises(DataError, match=r"columns are \['c0', .*and 9995 more\]") as err:
+        load_table(path, target="y")
+    assert len(str(err.value)) < 300
