@@ -19,6 +19,7 @@ from converters.graph import (
     graph_inputs,
     value_spec,
 )
+from converters.limits import preview
 from converters.parity import ParityReport, Tolerance, as_matrix, check_parity
 from converters.registry import find_converter, supported_types, type_name
 from converters.signature import Signature
@@ -129,7 +130,7 @@ def _feature_names(model: object, n_features: int, given: Sequence[str] | None) 
     if len(names) != n_features:
         raise DataError(f"{len(names)} feature names given for a model of {n_features} features")
     if len(set(names)) != len(names) or not all(names):
-        raise DataError(f"feature names must be unique and non-empty, got {list(names)}")
+        raise DataError(f"feature names must be unique and non-empty, got {preview(names)}")
     return names
 
 
@@ -145,7 +146,9 @@ def convert(
 
     Args:
         model: a fitted estimator of a registered type (see ``registry.supported_types``).
-        sample: rows [rows, n_features]; the first ``max_parity_rows`` are used for parity.
+        sample: rows [rows, n_features] in the caller's own precision (float64 data stays
+            float64: casting it to float32 first would hide what serving in float32
+            loses); the first ``max_parity_rows`` are used for parity.
         feature_names: input names in column order; default ``model.feature_names_in_``
             when the model has them, else ``f0..f{n-1}``.
         tolerance: parity limits (see ``Tolerance``).

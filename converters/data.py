@@ -1,4 +1,4 @@
-"""Read a feature table (CSV with a header row, or NPZ) into float32 X, optional y and names."""
+"""Read a feature table (CSV with a header row, or NPZ) into X, optional y and feature names."""
 
 from __future__ import annotations
 
@@ -11,15 +11,21 @@ from pathlib import Path
 import numpy as np
 
 from converters.errors import DataError
+from converters.limits import preview
 
 _MISSING = {"", "na", "nan", "null", "none"}
 
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """Features ``X`` (float32 [N, F], NaN where a CSV cell was empty), target ``y``
-    (int64 when every value is an integer, else float64, else str; None without a
-    target) and the feature names in column order."""
+    """Features ``X`` ([N, F], NaN where a CSV cell was empty), target ``y`` (int64 when
+    every value is an integer, else float64, else str; None without a target) and the
+    feature names in column order.
+
+    ``X`` keeps the precision of the file: float64 for CSV text, the array's own dtype
+    for an NPZ float32 or float64 ``X`` (float64 for integers). It is not cast to the
+    float32 the gateway serves, so a parity check on it can see what that cast loses.
+    """
 
     X: np.ndarray
     y: np.ndarray | None
@@ -58,30 +64,15 @@ def load_table(
     return _load_csv(raw, file, target, features)
 
 
-def read_npz(raw: bytes, what: str, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """The arrays of the ``.npz`` bytes ``raw`` (every one, or only ``names``), never unpickled.
+def _read_npz(raw: bytes, what: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` table ``raw``, never unpickled.
 
-    Args:
-        raw: the file's bytes (from an untrusted source, perhaps).
-        what: how messages name the file, e.g. ``"table 'x.npz'"``.
-        names: arrays that must be there; only these are read.
-
-    Returns:
-        The arrays by name.
-
-    Raises:
-        DataError: the bytes are not a readable ``.npz``, an array holds pickled objects,
-            or one of ``names`` is missing.
+    A table is the operator's own file, of any size, so it is read with ``np.load``;
+    uploads from clients (reference profiles) go through ``converters.npz`` instead.
     """
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            wanted = list(npz.files if names is None else names)
-            missing = [name for name in wanted if name not in npz.files]
-            if missing:
-                raise DataError(f"{what} lacks arrays {missing}")
-            return {name: npz[name] for name in wanted}
-    except DataError:
-        raise
+            return {name: npz[name] for name in npz.files}
     except Exception as exc:  # zipfile, zlib and numpy's header parser raise a dozen types
         raise DataError(f"{what} is not a readable .npz (no pickled objects): {exc}") from None
 
@@ -90,13 +81,15 @@ def _select(
     columns: Sequence[str], target: str | None, features: Sequence[str] | None, where: str
 ) -> list[int]:
     if target is not None and target not in columns:
-        raise DataError(f"{where} has no target column {target!r}; columns are {list(columns)}")
+        raise DataError(f"{where} has no target column {target!r}; columns are {preview(columns)}")
     if features is None:
         return [i for i, c in enumerate(columns) if c != target]
     wanted = [str(f) for f in features]
     missing = [f for f in wanted if f not in columns]
     if missing:
-        raise DataError(f"{where} lacks feature columns {missing}; columns are {list(columns)}")
+        raise DataError(
+            f"{where} lacks feature columns {preview(missing)}; columns are {preview(columns)}"
+        )
     if target is not None and target in wanted:
         raise DataError(f"target column {target!r} cannot also be a feature")
     return [list(columns).index(f) for f in wanted]
@@ -131,7 +124,7 @@ def _load_csv(raw: bytes, file: Path, target: str | None, features: Sequence[str
         raise DataError(f"{where} is empty; expected a header row and data rows")
     header = [c.strip() for c in rows[0][1]]
     if any(not c for c in header) or len(set(header)) != len(header):
-        raise DataError(f"{where}: header {header} must name every column once")
+        raise DataError(f"{where}: header {preview(header)} must name every column once")
     body = rows[1:]
     if not body:
         raise DataError(f"{where} has a header but no data rows")
@@ -141,7 +134,7 @@ def _load_csv(raw: bytes, file: Path, target: str | None, features: Sequence[str
                 f"{where}: line {line} has {len(row)} cells; the header has {len(header)}"
             )
     chosen = _select(header, target, features, where)
-    X = np.empty((len(body), len(chosen)), dtype=np.float32)
+    X = np.empty((len(body), len(chosen)), dtype=np.float64)
     for r, (line, row) in enumerate(body):
         for c, col in enumerate(chosen):
             cell = row[col].strip()
@@ -164,9 +157,9 @@ def _load_csv(raw: bytes, file: Path, target: str | None, features: Sequence[str
 
 def _load_npz(raw: bytes, file: Path, target: str | None, features: Sequence[str] | None) -> Table:
     where = f"table {str(file)!r}"
-    arrays = read_npz(raw, where)
+    arrays = _read_npz(raw, where)
     if "X" not in arrays:
-        raise DataError(f"{where} has no array 'X'; arrays are {sorted(arrays)}")
+        raise DataError(f"{where} has no array 'X'; arrays are {preview(sorted(arrays))}")
     X = arrays["X"]
     if X.ndim != 2 or X.dtype.kind not in "biuf" or X.shape[0] == 0:
         raise DataError(
@@ -190,8 +183,9 @@ def _load_npz(raw: bytes, file: Path, target: str | None, features: Sequence[str
         y = np.asarray(y).reshape(-1)
         if y.shape[0] != X.shape[0]:
             raise DataError(f"{where}: y has {y.shape[0]} values for {X.shape[0]} rows of X")
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
     return Table(
-        np.ascontiguousarray(X[:, chosen], dtype=np.float32),
+        np.ascontiguousarray(X[:, chosen], dtype=dtype),
         y,
         tuple(names[c] for c in chosen),
         target,

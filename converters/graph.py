@@ -6,7 +6,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from converters.errors import ConversionError
+from converters.errors import ConversionError, SignatureError
+from converters.limits import MAX_RANK, clip
 from converters.signature import SIGNATURE_KEY, OutputSpec, Signature
 
 LABEL_OUTPUT = "label"
@@ -30,10 +31,18 @@ def dtype_name(elem_type: int) -> str:
 
 
 def value_spec(value: onnx.ValueInfoProto) -> OutputSpec | None:
-    """OutputSpec of a tensor-typed graph value; None for sequences, maps and the like."""
+    """OutputSpec of a tensor-typed graph value; None for sequences, maps and the like.
+
+    Raises SignatureError when the value's name or shape exceeds ``converters.limits``.
+    """
     if value.type.WhichOneof("value") != "tensor_type":
         return None
     tensor = value.type.tensor_type
+    rank = len(tensor.shape.dim)
+    if rank > MAX_RANK:  # refuse before copying a million declared dimensions
+        raise SignatureError(
+            f"value {clip(value.name)} declares {rank} dimensions; at most {MAX_RANK} are allowed"
+        )
     dims: tuple[int | None, ...] = ()
     if tensor.HasField("shape"):
         dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)

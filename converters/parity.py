@@ -31,14 +31,36 @@ class Tolerance:
     ONNX label's class a probability within ``TIE_GAP`` (1e-6) of its top class is a tie
     and counts as agreeing.
 
-    Measured with onnxruntime 1.32, opset 15, float32 input (sklearn 1.9, xgboost 3.2,
-    lightgbm 4.7; 400-2000 rows, 8-20 features, 10-300 trees):
+    The original model sees the caller's rows as given, onnxruntime their float32 cast
+    (see ``check_parity``). The same tolerances hold for every estimator family; what
+    differs is whether the cast can change anything the family uses:
+
+    - scikit-learn trees and forests (GradientBoosting* included) and XGBoost cast X to
+      float32 themselves, when fitting and when predicting: they never see the digits
+      the cast drops, so float64 rows compare as their float32 cast does.
+    - linear models, scalers, LightGBM and HistGradientBoosting* compute on float64.
+      Where a feature needs more than float32's ~7 significant digits (a price level of
+      1e12 plus cents; a split between two values float32 cannot tell apart), the served
+      model answers differently and the check refuses it, naming the worst rows.
+      Remedies: take the level out before the model (returns, differences, a scaler
+      fitted upstream), or accept the measured difference with an explicit Tolerance.
+      LightGBM's converter also rounds split thresholds to the nearest float32, so even
+      float32 rows lying within one float32 step above a threshold can take the other
+      branch; the check reports those rows too (rare: where two training values of a
+      feature are that close).
+
+    Measured with onnxruntime 1.32, opset 15 (sklearn 1.9, xgboost 3.2, lightgbm 4.7;
+    400-2000 rows, 8-20 features, 10-300 trees), on float32 rows and on float64 rows
+    without an offset:
 
     - probabilities: max |diff| 2.4e-6 (LGBMClassifier, 3 classes, 300 trees), at most
       4.2e-7 for every other classifier; labels agreed on every row.
     - regression: max |diff| 5.5e-4 on outputs up to 800 (XGBRegressor, 300 trees), i.e.
       7e-7 of S; 1.2e-4 (1.5e-7 of S) for LinearRegression and Ridge pipelines. Relative
       to the row's own value the same diffs reach 2e-3 near zero.
+    - one exception: an LGBMRegressor of 300 trees on 2000 rows of 20 features had one
+      row 21 off (1.2% of S), on float64 and float32 rows alike: the threshold rounding
+      above (two values of a feature 1.1e-7 apart, split between them).
 
     The defaults leave a margin of 4x (probabilities) and >100x (values) over those.
     Deep ensembles on large-valued targets or linear models on raw, large features
@@ -77,9 +99,18 @@ class ParityReport:
 
 
 def as_matrix(sample: object, n_features: int) -> np.ndarray:
-    """``sample`` as a C-contiguous float32 [rows, n_features] array (DataError otherwise)."""
+    """``sample`` as a C-contiguous [rows, n_features] float array of the caller's precision.
+
+    A float array keeps its dtype (float64 stays float64); integers, booleans and numeric
+    objects become float64. DataError when the sample is not numeric or of the wrong shape.
+
+    >>> as_matrix([[1, 2]], 2).dtype, as_matrix(np.ones((1, 2), np.float32), 2).dtype
+    (dtype('float64'), dtype('float32'))
+    """
     try:
-        X = np.asarray(sample, dtype=np.float32)
+        X = np.asarray(sample)
+        if X.dtype.kind != "f":
+            X = X.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise DataError(f"sample is not numeric: {exc}") from None
     if X.ndim != 2 or X.shape[1] != n_features:
@@ -143,13 +174,19 @@ def check_parity(
     sample: np.ndarray,
     tolerance: Tolerance = Tolerance(),
 ) -> ParityReport:
-    """Run ``sample`` through onnxruntime and the original model and compare.
+    """Compare the original model on ``sample`` with the ONNX model on what it will be served.
+
+    The original model predicts on ``sample`` as given (float64 stays float64); onnxruntime
+    runs on ``sample`` cast to float32, the only input the gateway serves. A model that
+    needs more precision than float32 carries (a price of 1e12 plus cents, say) therefore
+    fails here instead of answering differently in production.
 
     Args:
         model: the fitted estimator (``predict``, and ``predict_proba`` for classifiers).
         onnx_bytes: the converted model.
         signature: its signature.
-        sample: rows to compare on, [rows, n_features]; cast to float32 for both sides.
+        sample: rows to compare on, [rows, n_features], in the caller's own precision:
+            do not cast it to float32 first, or precision loss cannot be seen.
         tolerance: explicit limits, see ``Tolerance``.
 
     Returns:
@@ -160,10 +197,21 @@ def check_parity(
         DataError: the sample is unusable or the original model fails on it.
     """
     X = as_matrix(sample, signature.n_features)
-    outputs = _outputs(load_session(onnx_bytes), signature, X)
+    served = X.astype(np.float32)  # what the gateway's float32 input tensor holds
+    outputs = _outputs(load_session(onnx_bytes), signature, served)
     if signature.task == "classification":
         return _classifier(model, signature, outputs, X, tolerance)
     return _regressor(model, signature, outputs, X, tolerance)
+
+
+def _precision_note(X: np.ndarray) -> str:
+    if X.dtype == np.float32:
+        return ""
+    return (
+        f"; the original model ran on the {X.dtype} rows, ONNX on their float32 cast (what "
+        "the gateway serves): features that need more precision than float32 holds, such "
+        "as a large offset, lose it in serving"
+    )
 
 
 def _classifier(
@@ -208,7 +256,7 @@ def _classifier(
     raise ParityError(
         f"ONNX classifier differs from the original model on {bad.size} of {rows} rows: label "
         f"agreement {agreement:.4f} (required {tol.min_label_agreement}), max probability diff "
-        f"{max_proba:.3g} (proba_atol {tol.proba_atol})",
+        f"{max_proba:.3g} (proba_atol {tol.proba_atol}){_precision_note(X)}",
         worst,
         report,
     )
@@ -240,7 +288,7 @@ def _regressor(
     raise ParityError(
         f"ONNX regressor differs from the original model on {bad.size} of {rows} rows: max diff "
         f"{max_diff:.6g} > {limit:.6g} (value_atol {tol.value_atol} + value_rtol "
-        f"{tol.value_rtol} x max|expected| {scale:.6g})",
+        f"{tol.value_rtol} x max|expected| {scale:.6g}){_precision_note(X)}",
         worst,
         report,
     )

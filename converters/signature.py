@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from converters.errors import SignatureError
+from converters.limits import (
+    MAX_CLASSES,
+    MAX_DTYPE_CHARS,
+    MAX_FEATURES,
+    MAX_INT,
+    MAX_OUTPUTS,
+    MAX_RANK,
+    MAX_SIGNATURE_CHARS,
+    clip,
+    preview,
+    too_long,
+    too_many,
+)
 
 #: metadata_props key under which galgate stores the signature JSON inside an ONNX model.
 SIGNATURE_KEY = "galgate.signature"
@@ -33,26 +47,44 @@ class OutputSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise SignatureError(f"output name must be a non-empty string, got {self.name!r}")
+            raise SignatureError(f"output name must be a non-empty string, got {clip(self.name)}")
+        _refuse(too_long("output name", self.name))
         if not isinstance(self.dtype, str) or not self.dtype:
             raise SignatureError(f"output {self.name!r}: dtype must be a string")
+        _refuse(too_long(f"output {self.name!r}: dtype", self.dtype, MAX_DTYPE_CHARS))
         try:
             shape = tuple(self.shape)
         except TypeError:
             raise SignatureError(f"output {self.name!r}: shape must be a sequence") from None
+        _refuse(too_many(f"dimensions for output {self.name!r}", len(shape), MAX_RANK))
         for dim in shape:
-            if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 0):
+            if dim is not None and (
+                isinstance(dim, bool) or not isinstance(dim, int) or not 0 <= dim <= MAX_INT
+            ):
                 raise SignatureError(
-                    f"output {self.name!r}: dimensions must be non-negative ints or None, "
-                    f"got {shape!r}"
+                    f"output {self.name!r}: dimensions must be non-negative int64 values or None, "
+                    f"got {clip(shape)}"
                 )
         object.__setattr__(self, "shape", shape)
 
 
+def _refuse(problem: str | None, prefix: str = "") -> None:
+    if problem is not None:
+        raise SignatureError(prefix + problem)
+
+
 def _label(value: object) -> int | str:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise SignatureError(f"class labels must be ints or strings, got {value!r}")
+        raise SignatureError(f"class labels must be ints or strings, got {clip(value)}")
+    if isinstance(value, str):
+        _refuse(too_long("class label", value))
+    elif not -MAX_INT - 1 <= value <= MAX_INT:
+        raise SignatureError(f"integer class label {clip(value)} does not fit the int64 output")
     return value
+
+
+def _repeated(values: Sequence[object]) -> list[object]:
+    return sorted((v for v, n in Counter(values).items() if n > 1), key=repr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,27 +118,40 @@ class Signature:
         features = tuple(self.features)
         if not features:
             raise SignatureError("a signature needs at least one feature")
+        _refuse(too_many("features", len(features), MAX_FEATURES), "the signature ")
         for name in features:
             if not isinstance(name, str) or not name:
-                raise SignatureError(f"feature names must be non-empty strings, got {name!r}")
+                raise SignatureError(f"feature names must be non-empty strings, got {clip(name)}")
+            _refuse(too_long("feature name", name))
         if len(set(features)) != len(features):
-            dupes = sorted({f for f in features if features.count(f) > 1})
+            dupes = preview(_repeated(features))
             raise SignatureError(f"feature names must be unique; repeated: {dupes}")
         if not isinstance(self.input_name, str) or not self.input_name:
             raise SignatureError("input_name must be a non-empty string")
+        _refuse(too_long("input name", self.input_name))
         outputs = tuple(self.outputs)
         if not outputs or not all(isinstance(o, OutputSpec) for o in outputs):
             raise SignatureError("outputs must be a non-empty sequence of OutputSpec")
+        _refuse(too_many("outputs", len(outputs), MAX_OUTPUTS), "the signature ")
         names = [o.name for o in outputs]
         if len(set(names)) != len(names):
-            raise SignatureError(f"output names must be unique, got {names}")
-        labels = tuple(_label(v) for v in self.class_labels)
+            raise SignatureError(f"output names must be unique, got {preview(names)}")
+        raw_labels = tuple(self.class_labels)
+        _refuse(too_many("class labels", len(raw_labels), MAX_CLASSES), "the signature ")
+        labels = tuple(_label(v) for v in raw_labels)
         if len(set(labels)) != len(labels):
-            raise SignatureError(f"class labels must be unique, got {list(labels)}")
+            dupes = preview(_repeated(labels))
+            raise SignatureError(f"class labels must be unique; repeated: {dupes}")
         object.__setattr__(self, "features", features)
         object.__setattr__(self, "outputs", outputs)
         object.__setattr__(self, "class_labels", labels)
         self._check_task(names)
+        size = len(self.to_json())
+        if size > MAX_SIGNATURE_CHARS:
+            raise SignatureError(
+                f"the signature is {size} characters of JSON; at most {MAX_SIGNATURE_CHARS} "
+                "are allowed (shorten the feature names or class labels)"
+            )
 
     def _check_task(self, names: list[str]) -> None:
         if self.task == "classification":
@@ -125,13 +170,24 @@ class Signature:
             if self.class_labels:
                 raise SignatureError("a regression signature has no class_labels")
         else:
-            raise SignatureError(f"task must be one of {list(TASKS)}, got {self.task!r}")
+            raise SignatureError(f"task must be one of {list(TASKS)}, got {clip(self.task)}")
         for field, name in required.items():
             if name not in names:
                 raise SignatureError(
-                    f"{field} {name!r} of a {self.task} signature must name one of the "
+                    f"{field} {clip(name)} of a {self.task} signature must name one of the "
                     f"outputs {names}"
                 )
+        if self.task == "classification":
+            self._check_columns()
+
+    def _check_columns(self) -> None:
+        proba = next(o for o in self.outputs if o.name == self.probability_output)
+        columns = proba.shape[1] if len(proba.shape) == 2 else None
+        if columns is not None and columns != len(self.class_labels):
+            raise SignatureError(
+                f"probability output {proba.name!r} has {columns} columns but the signature "
+                f"has {len(self.class_labels)} class labels; expected one label per column"
+            )
 
     @property
     def n_features(self) -> int:
@@ -191,6 +247,11 @@ class Signature:
     @classmethod
     def from_json(cls, text: str | bytes) -> Signature:
         """Parse ``to_json`` output; raises SignatureError on bad JSON or a bad document."""
+        if len(text) > MAX_SIGNATURE_CHARS:
+            raise SignatureError(
+                f"signature JSON is {len(text)} characters long; at most "
+                f"{MAX_SIGNATURE_CHARS} are allowed"
+            )
         try:
             document = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:

@@ -9,9 +9,9 @@ import onnxruntime
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
-from converters.errors import ConversionError, InvalidOnnxError
-from converters.graph import embedded_signature_json, graph_inputs, value_spec
-from converters.signature import SIGNATURE_KEY, OutputSpec, Signature
+from converters.errors import InvalidOnnxError
+from converters.interface import check_expected, read_interface, read_signature
+from converters.signature import Signature
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
@@ -98,96 +98,6 @@ def _parse(data: bytes, max_bytes: int) -> onnx.ModelProto:
     return model
 
 
-def _input(model: onnx.ModelProto) -> tuple[str, int]:
-    inputs = graph_inputs(model)
-    if len(inputs) != 1:
-        raise InvalidOnnxError(
-            f"model has {len(inputs)} inputs {[v.name for v in inputs]}; expected exactly one "
-            "float32 input of shape [N, n_features]"
-        )
-    spec = value_spec(inputs[0])
-    if spec is None or spec.dtype != "float32" or len(spec.shape) != 2 or not spec.shape[1]:
-        found = f"{spec.dtype} {list(spec.shape)}" if spec else "a non-tensor"
-        raise InvalidOnnxError(
-            f"input {inputs[0].name!r} is {found}; expected float32 [N, n_features] with a "
-            "fixed n_features"
-        )
-    return spec.name, int(spec.shape[1])  # type: ignore[arg-type]
-
-
-def _outputs(model: onnx.ModelProto) -> tuple[OutputSpec, ...]:
-    specs = []
-    for value in model.graph.output:
-        spec = value_spec(value)
-        if spec is None:
-            raise InvalidOnnxError(
-                f"output {value.name!r} is not a tensor (a ZipMap or sequence?); expected "
-                "plain tensors (convert classifiers with zipmap=False)"
-            )
-        specs.append(spec)
-    return tuple(specs)
-
-
-def _features(feature_names: Sequence[str] | None, width: int) -> tuple[str, ...]:
-    if feature_names is None:
-        return tuple(f"f{i}" for i in range(width))
-    names = tuple(str(n) for n in feature_names)
-    if len(names) != width:
-        raise InvalidOnnxError(
-            f"model input has {width} features but {len(names)} feature names were given"
-        )
-    return names
-
-
-def _infer(
-    input_name: str, width: int, outputs: tuple[OutputSpec, ...], names: tuple[str, ...]
-) -> Signature:
-    described = [f"{o.name}: {o.dtype} {list(o.shape)}" for o in outputs]
-    if len(outputs) == 2:
-        labels = [o for o in outputs if o.dtype == "int64" and len(o.shape) in (1, 2)]
-        probas = [o for o in outputs if o.dtype == "float32" and len(o.shape) == 2 and o.shape[1]]
-        if len(labels) == 1 and len(probas) == 1:
-            n_classes = int(probas[0].shape[1])  # type: ignore[arg-type]
-            return Signature(
-                names, input_name, outputs, "classification", tuple(range(n_classes)),
-                labels[0].name, probas[0].name, None,
-            )  # fmt: skip
-    if (
-        len(outputs) == 1
-        and outputs[0].dtype == "float32"
-        and len(outputs[0].shape) in (1, 2)
-        and outputs[0].shape[1:] in ((), (1,))
-    ):
-        return Signature(names, input_name, outputs, "regression", (), None, None, outputs[0].name)
-    raise InvalidOnnxError(
-        f"cannot infer the task from outputs {described}; expected int64 label [N] plus "
-        "float32 probabilities [N, C] (classification) or one float32 [N, 1] (regression)"
-    )
-
-
-def _embedded(text: str, input_name: str, width: int, outputs: tuple[OutputSpec, ...]) -> Signature:
-    try:
-        signature = Signature.from_json(text)
-    except ConversionError as exc:
-        raise InvalidOnnxError(f"metadata {SIGNATURE_KEY!r} is invalid: {exc}") from None
-    problems = []
-    if signature.input_name != input_name:
-        problems.append(f"input name {signature.input_name!r} vs graph {input_name!r}")
-    if signature.n_features != width:
-        problems.append(f"{signature.n_features} features vs graph input width {width}")
-    if signature.outputs != outputs:
-        problems.append(f"outputs {_show(signature.outputs)} vs graph {_show(outputs)}")
-    if problems:
-        raise InvalidOnnxError(
-            f"metadata {SIGNATURE_KEY!r} disagrees with the graph: " + "; ".join(problems)
-        )
-    return signature
-
-
-def _show(outputs: Sequence[OutputSpec]) -> str:
-    return "[" + ", ".join(f"{o.name}: {o.dtype} {list(o.shape)}" for o in outputs) + "]"
-
-
 def validate_onnx(
     data: bytes,
     *,
@@ -198,8 +108,12 @@ def validate_onnx(
     """Vet ONNX bytes from anywhere before they can be registered or served.
 
     Checks, in order: size cap, protobuf parse, no external data anywhere (initializers,
-    attribute tensors, subgraphs, functions), ``onnx.checker.check_model(full_check=True)``,
-    loading in onnxruntime, exactly one float32 input [N, n_features] with a fixed width.
+    attribute tensors, subgraphs, functions), an interface within ``converters.limits``
+    (exactly one float32 input [N, n_features] with a fixed width of at most
+    ``MAX_FEATURES``, at most ``MAX_OUTPUTS`` tensor outputs, names of at most
+    ``MAX_NAME_CHARS``), ``onnx.checker.check_model(full_check=True)``, loading in
+    onnxruntime, and a signature within the limits (at most ``MAX_CLASSES`` classes,
+    ``MAX_SIGNATURE_CHARS`` of JSON).
 
     Args:
         data: the serialized model.
@@ -218,40 +132,14 @@ def validate_onnx(
     """
     model = _parse(data, max_bytes)
     _reject_external_data(model)
+    # the interface is read before the checker and onnxruntime see a model it inflates
+    interface = read_interface(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # checker raises ValidationError, InferenceError, ...
         raise InvalidOnnxError(f"onnx checker rejected the model: {exc}") from None
     load_session(bytes(data))
-    input_name, width = _input(model)
-    outputs = _outputs(model)
-    text = embedded_signature_json(model)
-    if text is not None:
-        signature = _embedded(text, input_name, width, outputs)
-        if feature_names is not None and tuple(feature_names) != signature.features:
-            raise InvalidOnnxError(
-                f"feature names {list(feature_names)} differ from the model's embedded "
-                f"features {list(signature.features)}"
-            )
-    else:
-        try:
-            signature = _infer(input_name, width, outputs, _features(feature_names, width))
-        except InvalidOnnxError:
-            raise
-        except ConversionError as exc:  # e.g. repeated feature names
-            raise InvalidOnnxError(str(exc)) from None
+    signature = read_signature(model, interface, feature_names)
     if expected is not None:
-        problems = []
-        if expected.n_features != signature.n_features:
-            problems.append(
-                f"input width is {signature.n_features}, expected {expected.n_features}"
-            )
-        if expected.outputs != signature.outputs:
-            problems.append(
-                f"outputs are {_show(signature.outputs)}, expected {_show(expected.outputs)}"
-            )
-        if problems:
-            raise InvalidOnnxError(
-                "model does not match the expected signature: " + "; ".join(problems)
-            )
+        check_expected(signature, expected)
     return signature

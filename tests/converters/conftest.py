@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 from collections.abc import Callable
@@ -13,26 +14,41 @@ from sklearn.datasets import make_classification, make_regression
 N_FEATURES = 6
 
 
+@functools.cache
+def make_data(kind: str, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded data set ``kind`` ("binary", "multiclass" or "regression") as ``dtype``.
+
+    float64 is the data as generated, with every digit; float32 is its cast, which the
+    gateway would serve unchanged.
+    """
+    if kind == "binary":
+        X, y = make_classification(
+            n_samples=300, n_features=N_FEATURES, n_informative=4, random_state=0
+        )
+    elif kind == "multiclass":
+        X, y = make_classification(
+            n_samples=300, n_features=N_FEATURES, n_informative=4, n_classes=3, random_state=1
+        )
+    else:
+        X, y = make_regression(n_samples=300, n_features=N_FEATURES, noise=5.0, random_state=2)
+    X = X.astype(dtype)
+    X.setflags(write=False)
+    return X, y
+
+
 @pytest.fixture(scope="session")
 def binary_data() -> tuple[np.ndarray, np.ndarray]:
-    X, y = make_classification(
-        n_samples=300, n_features=N_FEATURES, n_informative=4, random_state=0
-    )
-    return X.astype(np.float32), y
+    return make_data("binary")
 
 
 @pytest.fixture(scope="session")
 def multiclass_data() -> tuple[np.ndarray, np.ndarray]:
-    X, y = make_classification(
-        n_samples=300, n_features=N_FEATURES, n_informative=4, n_classes=3, random_state=1
-    )
-    return X.astype(np.float32), y
+    return make_data("multiclass")
 
 
 @pytest.fixture(scope="session")
 def regression_data() -> tuple[np.ndarray, np.ndarray]:
-    X, y = make_regression(n_samples=300, n_features=N_FEATURES, noise=5.0, random_state=2)
-    return X.astype(np.float32), y
+    return make_data("regression")
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from converters import (
     validate_onnx,
 )
 from converters.registry import type_name
+from tests.converters.conftest import make_data
 
 
 @dataclass(frozen=True)
@@ -45,68 +46,68 @@ class Case:
 
     id: str
     build: Callable[[], object]
-    data: str  # fixture name: binary_data, multiclass_data, regression_data
+    data: str  # data set (tests.converters.conftest.make_data): binary, multiclass, regression
     model_type: str
     labels: Callable[[np.ndarray], np.ndarray] = lambda y: y  # relabel the target
 
 
 SK = "sklearn"
 CASES = [
-    Case("logreg", LogisticRegression, "binary_data", f"{SK}.linear_model.LogisticRegression"),
+    Case("logreg", LogisticRegression, "binary", f"{SK}.linear_model.LogisticRegression"),
     Case(
         "logreg-multiclass-string-labels",
         LogisticRegression,
-        "multiclass_data",
+        "multiclass",
         f"{SK}.linear_model.LogisticRegression",
         lambda y: np.array(["down", "flat", "up"])[y],
     ),
     Case(
         "logreg-int-labels",
         LogisticRegression,
-        "binary_data",
+        "binary",
         f"{SK}.linear_model.LogisticRegression",
         lambda y: np.where(y == 1, 1, -1),
     ),
     Case(
         "random-forest-classifier",
         lambda: RandomForestClassifier(n_estimators=10, random_state=0),
-        "binary_data",
+        "binary",
         f"{SK}.ensemble.RandomForestClassifier",
     ),
     Case(
         "gradient-boosting-classifier",
         lambda: GradientBoostingClassifier(n_estimators=10, random_state=0),
-        "binary_data",
+        "binary",
         f"{SK}.ensemble.GradientBoostingClassifier",
     ),
     Case(
         "gradient-boosting-classifier-multiclass",
         lambda: GradientBoostingClassifier(n_estimators=10, random_state=0),
-        "multiclass_data",
+        "multiclass",
         f"{SK}.ensemble.GradientBoostingClassifier",
     ),
     Case(
         "extra-trees-classifier",
         lambda: ExtraTreesClassifier(n_estimators=10, random_state=0),
-        "multiclass_data",
+        "multiclass",
         f"{SK}.ensemble.ExtraTreesClassifier",
     ),
     Case(
         "decision-tree-classifier",
         lambda: DecisionTreeClassifier(max_depth=5, random_state=0),
-        "binary_data",
+        "binary",
         f"{SK}.tree.DecisionTreeClassifier",
     ),
     Case(
         "hist-gradient-boosting-classifier",
         lambda: HistGradientBoostingClassifier(max_iter=10, random_state=0),
-        "multiclass_data",
+        "multiclass",
         f"{SK}.ensemble.HistGradientBoostingClassifier",
     ),
     Case(
         "pipeline-imputer-scaler-logreg",
         lambda: make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression()),
-        "multiclass_data",
+        "multiclass",
         f"{SK}.pipeline.Pipeline(SimpleImputer,StandardScaler,LogisticRegression)",
     ),
     Case(
@@ -117,88 +118,88 @@ CASES = [
             RobustScaler(),
             RandomForestClassifier(n_estimators=5, random_state=0),
         ),
-        "binary_data",
+        "binary",
         f"{SK}.pipeline.Pipeline(MinMaxScaler,MaxAbsScaler,RobustScaler,RandomForestClassifier)",
     ),
     Case(
         "linear-regression",
         LinearRegression,
-        "regression_data",
+        "regression",
         f"{SK}.linear_model.LinearRegression",
     ),
-    Case("lasso", Lasso, "regression_data", f"{SK}.linear_model.Lasso"),
-    Case("elastic-net", ElasticNet, "regression_data", f"{SK}.linear_model.ElasticNet"),
+    Case("lasso", Lasso, "regression", f"{SK}.linear_model.Lasso"),
+    Case("elastic-net", ElasticNet, "regression", f"{SK}.linear_model.ElasticNet"),
     Case(
         "random-forest-regressor",
         lambda: RandomForestRegressor(n_estimators=10, random_state=0),
-        "regression_data",
+        "regression",
         f"{SK}.ensemble.RandomForestRegressor",
     ),
     Case(
         "gradient-boosting-regressor",
         lambda: GradientBoostingRegressor(n_estimators=10, random_state=0),
-        "regression_data",
+        "regression",
         f"{SK}.ensemble.GradientBoostingRegressor",
     ),
     Case(
         "extra-trees-regressor",
         lambda: ExtraTreesRegressor(n_estimators=10, random_state=0),
-        "regression_data",
+        "regression",
         f"{SK}.ensemble.ExtraTreesRegressor",
     ),
     Case(
         "decision-tree-regressor",
         lambda: DecisionTreeRegressor(max_depth=6, random_state=0),
-        "regression_data",
+        "regression",
         f"{SK}.tree.DecisionTreeRegressor",
     ),
     Case(
         "hist-gradient-boosting-regressor",
         lambda: HistGradientBoostingRegressor(max_iter=10, random_state=0),
-        "regression_data",
+        "regression",
         f"{SK}.ensemble.HistGradientBoostingRegressor",
     ),
     Case(
         "pipeline-scaler-ridge",
         lambda: make_pipeline(StandardScaler(), Ridge()),
-        "regression_data",
+        "regression",
         f"{SK}.pipeline.Pipeline(StandardScaler,Ridge)",
     ),
     Case(
         "xgb-classifier-binary",
         lambda: xgboost.XGBClassifier(n_estimators=10, max_depth=3, random_state=0),
-        "binary_data",
+        "binary",
         "xgboost.XGBClassifier",
     ),
     Case(
         "xgb-classifier-multiclass",
         lambda: xgboost.XGBClassifier(n_estimators=10, max_depth=3, random_state=0),
-        "multiclass_data",
+        "multiclass",
         "xgboost.XGBClassifier",
     ),
     Case(
         "xgb-regressor",
         lambda: xgboost.XGBRegressor(n_estimators=10, max_depth=3, random_state=0),
-        "regression_data",
+        "regression",
         "xgboost.XGBRegressor",
     ),
     Case(
         "lgbm-classifier-binary",
         lambda: lightgbm.LGBMClassifier(n_estimators=10, random_state=0, verbose=-1),
-        "binary_data",
+        "binary",
         "lightgbm.LGBMClassifier",
     ),
     Case(
         "lgbm-classifier-multiclass-string-labels",
         lambda: lightgbm.LGBMClassifier(n_estimators=10, random_state=0, verbose=-1),
-        "multiclass_data",
+        "multiclass",
         "lightgbm.LGBMClassifier",
         lambda y: np.array(["a", "b", "c"])[y],
     ),
     Case(
         "lgbm-regressor",
         lambda: lightgbm.LGBMRegressor(n_estimators=10, random_state=0, verbose=-1),
-        "regression_data",
+        "regression",
         "lightgbm.LGBMRegressor",
     ),
 ]
@@ -212,17 +213,26 @@ class Converted:
     conversion: Conversion
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[c.id for c in CASES])
+#: float32 data is what the gateway serves; float64 data is what most callers train on,
+#: and parity compares the original model on it with the ONNX model on its float32 cast.
+PRECISIONS = (np.float32, np.float64)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(case, dtype) for case in CASES for dtype in PRECISIONS],
+    ids=[f"{case.id}-{dtype.__name__}" for case in CASES for dtype in PRECISIONS],
+)
 def converted(request: pytest.FixtureRequest) -> Converted:
-    case: Case = request.param
-    X, y = request.getfixturevalue(case.data)
+    case, dtype = request.param
+    X, y = make_data(case.data, dtype)
     model = case.build()
     model.fit(X, case.labels(y))
     return Converted(case, model, X, convert(model, X))
 
 
 def _is_classifier(item: Converted) -> bool:
-    return item.case.data != "regression_data"
+    return item.case.data != "regression"
 
 
 def test_supported_types_each_covered_by_a_conformance_case() -> None:
@@ -287,7 +297,8 @@ def test_convert_supported_estimator_onnxruntime_outputs_match_contract(
     assert (inp.name, inp.type, inp.shape[1]) == ("input", "tensor(float)", converted.X.shape[1])
     rows = converted.X[:7]
     names = [o.name for o in session.get_outputs()]
-    results = dict(zip(names, session.run(None, {"input": rows}), strict=True))
+    served = rows.astype(np.float32)
+    results = dict(zip(names, session.run(None, {"input": served}), strict=True))
     if _is_classifier(converted):
         assert names == ["label", "probabilities"]
         labels, proba = results["label"], results["probabilities"]

@@ -21,11 +21,26 @@ def test_load_table_csv_with_target_splits_features_and_labels(tmp_path: Path) -
     path = _csv(tmp_path, "bid,ask,label\n1.5,2.5,0\n3,4,1\n,6e1,1\n")
     table = load_table(path, target="label")
     assert table.feature_names == ("bid", "ask")
-    assert table.X.dtype == np.float32 and table.X.shape == (3, 2)
+    assert table.X.dtype == np.float64 and table.X.shape == (3, 2)
     np.testing.assert_array_equal(table.X[:2], [[1.5, 2.5], [3.0, 4.0]])
     assert np.isnan(table.X[2, 0]) and table.X[2, 1] == 60.0
     assert table.y.dtype == np.int64 and table.y.tolist() == [0, 1, 1]
     assert table.target == "label"
+
+
+def test_load_table_csv_keeps_digits_float32_would_lose(tmp_path: Path) -> None:
+    table = load_table(_csv(tmp_path, "price,y\n1000000000000.25,1\n0.1,0\n"), target="y")
+    assert table.X[0, 0] == 1000000000000.25  # float32 would hold 999999995904.0
+    assert table.X[1, 0] == 0.1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_load_table_npz_keeps_float_precision_of_the_file(tmp_path: Path, dtype: type) -> None:
+    path = tmp_path / "t.npz"
+    np.savez(path, X=np.array([[1, 2], [3, 4]], dtype=dtype))
+    table = load_table(path)
+    assert table.X.dtype == (np.float64 if dtype is np.int64 else dtype)
+    np.testing.assert_array_equal(table.X, [[1, 2], [3, 4]])
 
 
 def test_load_table_csv_without_target_uses_every_column(tmp_path: Path) -> None:
@@ -100,7 +115,7 @@ def test_load_table_npz_reads_x_y_and_feature_names(tmp_path: Path) -> None:
     np.savez(path, X=X, y=np.array([0, 1, 0]), feature_names=np.array(["p", "q"]))
     table = load_table(path, target="label")
     assert table.feature_names == ("p", "q")
-    np.testing.assert_array_equal(table.X, X.astype(np.float32))
+    np.testing.assert_array_equal(table.X, X)
     assert table.y.tolist() == [0, 1, 0]
 
 
@@ -190,3 +205,11 @@ def test_load_table_npz_inconsistent_arrays_raise(
     np.savez(path, **arrays)
     with pytest.raises(DataError, match=message):
         load_table(path)
+
+
+def test_load_table_wide_csv_missing_target_message_is_bounded(tmp_path: Path) -> None:
+    header = ",".join(f"c{i}" for i in range(10_000))
+    path = _csv(tmp_path, header + "\n" + ",".join("1" * 10_000) + "\n")
+    with pytest.raises(DataError, match=r"columns are \['c0', .*and 9995 more\]") as err:
+        load_table(path, target="y")
+    assert len(str(err.value)) < 300

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import lightgbm
 import numpy as np
 import onnx
 import pytest
-from sklearn.ensemble import RandomForestClassifier
+import xgboost
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -22,6 +24,7 @@ from converters import (
     unregister_converter,
 )
 from converters.sklearn import convert_sklearn_model
+from tests.converters.conftest import make_data
 
 
 def _tamper_linear_coefficients(onnx_bytes: bytes, factor: float) -> bytes:
@@ -211,3 +214,81 @@ def test_convert_model_fitted_on_named_columns_uses_its_feature_names(
     conversion = convert(model, X)
     assert conversion.parity.passed
     assert conversion.signature.features == tuple(names)
+
+
+#: a price level float32 cannot hold to the cent: its spacing at 1e12 is 65536.
+PRICE_LEVEL = 1e12
+
+
+def _levelled(kind: str, level: float = PRICE_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """float64 data set ``kind`` with ``level`` added to its first feature (a price level)."""
+    X, y = make_data(kind, np.float64)
+    X = X.copy()
+    X[:, 0] += level
+    return X, y
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_convert_float64_data_with_large_offset_is_refused_naming_worst_rows(task: str) -> None:
+    # the scaler removes the level again, but float32 has lost the rest by then
+    X, y = _levelled("binary" if task == "classification" else "regression")
+    final = LogisticRegression() if task == "classification" else Ridge()
+    model = make_pipeline(StandardScaler(), final).fit(X, y)
+    with pytest.raises(ParityError) as err:
+        convert(model, X)
+    worst = err.value.worst_rows
+    assert 1 <= len(worst) <= 5
+    message = str(err.value)
+    assert "worst rows: row " in message
+    for row in worst:
+        assert f"row {row.index}: expected" in message
+        if task == "classification":  # what the original says on the row as given
+            expected = model.predict_proba(X[row.index : row.index + 1])[0]
+            assert row.expected_proba == pytest.approx(tuple(expected))
+        else:
+            assert row.expected == pytest.approx(model.predict(X[row.index : row.index + 1])[0])
+    assert err.value.report is not None and not err.value.report.passed
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_convert_float64_data_float32_can_hold_passes(task: str) -> None:
+    # float32 still resolves a level of 100 to 1e-5
+    X, y = _levelled("binary" if task == "classification" else "regression", 100.0)
+    final = LogisticRegression() if task == "classification" else Ridge()
+    model = make_pipeline(StandardScaler(), final).fit(X, y)
+    report = convert(model, X).parity
+    assert report.passed and report.rows == len(X)
+
+
+def test_check_parity_original_rows_refuse_what_their_float32_cast_hides() -> None:
+    X, y = _levelled("binary")
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    conversion = convert(model, X.astype(np.float32))  # cast first: nothing to compare
+    assert conversion.parity.passed
+    with pytest.raises(ParityError, match="float64 rows, ONNX on their float32 cast"):
+        check_parity(model, conversion.onnx_bytes, conversion.signature, X)
+
+
+@pytest.mark.parametrize(
+    ("build", "refused"),
+    [
+        (lambda: RandomForestClassifier(n_estimators=10, random_state=0), False),
+        (lambda: xgboost.XGBClassifier(n_estimators=10, max_depth=3, random_state=0), False),
+        (lambda: lightgbm.LGBMClassifier(n_estimators=10, random_state=0, verbose=-1), True),
+        (lambda: HistGradientBoostingClassifier(max_iter=10, random_state=0), True),
+    ],
+    ids=["sklearn-forest", "xgboost", "lightgbm", "hist-gradient-boosting"],
+)
+def test_convert_trees_on_offset_data_refused_only_when_they_compare_in_float64(
+    build, refused: bool
+) -> None:
+    """sklearn trees and XGBoost cast X to float32 themselves: the served cast changes
+    nothing they see. LightGBM and HistGradientBoosting split on float64 values that the
+    served float32 input no longer tells apart."""
+    X, y = _levelled("binary")
+    model = build().fit(X, y)
+    if refused:
+        with pytest.raises(ParityError, match="worst rows: row "):
+            convert(model, X)
+    else:
+        assert convert(model, X).parity.passed

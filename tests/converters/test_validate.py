@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -19,6 +21,13 @@ from converters import (
     convert,
     load_session,
     validate_onnx,
+)
+from converters.limits import (
+    MAX_CLASSES,
+    MAX_FEATURES,
+    MAX_NAME_CHARS,
+    MAX_OUTPUTS,
+    MAX_SIGNATURE_CHARS,
 )
 
 
@@ -285,3 +294,147 @@ def test_validate_onnx_outputs_of_no_known_task_are_refused() -> None:
     )
     with pytest.raises(InvalidOnnxError, match=r"cannot infer the task from outputs \['codes"):
         validate_onnx(model.SerializeToString())
+
+
+def _summing_model(width: int) -> bytes:
+    """input [N, width] -> ReduceSum -> variable [N, 1]: a valid model of any declared width."""
+    model = _model(
+        [helper.make_node("ReduceSum", ["input"], ["variable"], keepdims=1, axes=[1])],
+        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", width])],
+    )
+    model.opset_import[0].version = 12  # ReduceSum takes axes as an attribute before 13
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("width", [200_000, 2**40], ids=["200k", "2**40"])
+def test_validate_onnx_tiny_model_declaring_too_many_features_is_refused(width: int) -> None:
+    data = _summing_model(width)
+    assert len(data) < 200  # a few bytes claim a signature of megabytes
+    with pytest.raises(InvalidOnnxError) as err:
+        validate_onnx(data)
+    message = str(err.value)
+    assert message == (
+        f"input 'input' declares {width} features; at most {MAX_FEATURES} are allowed"
+    )
+
+
+def test_validate_onnx_widest_allowed_model_is_accepted() -> None:
+    signature = validate_onnx(_summing_model(MAX_FEATURES))
+    assert signature.n_features == MAX_FEATURES
+
+
+def _classifier_model(declared_classes: int, signature: str | None = None) -> bytes:
+    """input [N, 3] -> label int64 [N] and probabilities float32 [N, declared_classes]
+    (the input tiled along axis 1: a few bytes, however many classes are declared)."""
+    repeats = numpy_helper.from_array(np.array([1, declared_classes // 3], np.int64), "repeats")
+    model = _model(
+        [
+            helper.make_node("Tile", ["input", "repeats"], ["probabilities"]),
+            helper.make_node("ArgMax", ["input"], ["label"], axis=1, keepdims=0),
+        ],
+        [repeats],
+        outputs=[
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info(
+                "probabilities", TensorProto.FLOAT, ["N", declared_classes]
+            ),
+        ],
+    )
+    if signature is not None:
+        model.metadata_props.append(onnx.StringStringEntryProto(key=SIGNATURE_KEY, value=signature))
+    return model.SerializeToString()
+
+
+def test_validate_onnx_probabilities_declaring_billions_of_classes_are_refused() -> None:
+    data = _classifier_model(3 * 10**9)
+    assert len(data) < 400
+    with pytest.raises(
+        InvalidOnnxError,
+        match=f"'probabilities' declares 3000000000 classes; at most {MAX_CLASSES} are allowed",
+    ):
+        validate_onnx(data)
+
+
+def _classifier_signature(labels: list[int | str]) -> str:
+    return Signature(
+        ("a", "b", "c"),
+        "input",
+        (
+            OutputSpec("label", "int64", (None,)),
+            OutputSpec("probabilities", "float32", (None, len(labels))),
+        ),
+        "classification",
+        tuple(labels),
+        "label",
+        "probabilities",
+        None,
+    ).to_json()
+
+
+def test_validate_onnx_embedded_signature_with_huge_class_label_list_is_refused() -> None:
+    labels = [f"bucket {i}" for i in range(3 * (MAX_CLASSES // 3 + 1))]  # just over the cap
+    document = json.loads(_classifier_signature(labels[:3]))
+    document["class_labels"] = labels
+    document["outputs"][1]["shape"] = [None, len(labels)]
+    data = _classifier_model(len(labels), json.dumps(document))
+    with pytest.raises(InvalidOnnxError) as err:
+        validate_onnx(data)
+    message = str(err.value)
+    assert f"declares {len(labels)} class labels; at most {MAX_CLASSES} are allowed" in message
+    assert len(message) < 300
+
+
+def test_validate_onnx_embedded_signature_longer_than_cap_is_refused_before_parsing() -> None:
+    padding = "x" * MAX_SIGNATURE_CHARS
+    data = _classifier_model(3, _classifier_signature([0, 1, 2])[:-1] + f',"pad":"{padding}"}}')
+    with pytest.raises(InvalidOnnxError, match=f"at most {MAX_SIGNATURE_CHARS} are allowed"):
+        validate_onnx(data)
+
+
+def test_validate_onnx_overlong_output_name_is_refused_with_clipped_message() -> None:
+    name = "p" * 100_000
+    model = _model(
+        [helper.make_node("MatMul", ["input", "W"], [name])],
+        [numpy_helper.from_array(np.ones((3, 1), dtype=np.float32), "W")],
+        outputs=[helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 1])],
+    )
+    with pytest.raises(InvalidOnnxError) as err:
+        validate_onnx(model.SerializeToString())
+    message = str(err.value)
+    assert f"is 100000 characters long; at most {MAX_NAME_CHARS} are allowed" in message
+    assert len(message) < 300
+
+
+def test_validate_onnx_too_many_outputs_are_refused() -> None:
+    count = MAX_OUTPUTS + 1
+    model = _model(
+        [helper.make_node("Identity", ["input"], [f"o{i}"]) for i in range(count)],
+        outputs=[
+            helper.make_tensor_value_info(f"o{i}", TensorProto.FLOAT, ["N", 3])
+            for i in range(count)
+        ],
+    )
+    with pytest.raises(InvalidOnnxError, match=f"declares {count} outputs; at most {MAX_OUTPUTS}"):
+        validate_onnx(model.SerializeToString())
+
+
+def test_validate_onnx_many_inputs_message_is_bounded() -> None:
+    names = [f"input{i}" for i in range(1000)]
+    model = _model(
+        [helper.make_node("Sum", names, ["variable"])],
+        inputs=[helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 1]) for n in names],
+    )
+    with pytest.raises(InvalidOnnxError, match=r"1000 inputs \['input0', .*and 995 more\]") as err:
+        validate_onnx(model.SerializeToString())
+    assert len(str(err.value)) < 300
+
+
+def test_validate_onnx_feature_names_differing_from_embedded_name_first_difference(
+    regression_data,
+) -> None:
+    X, y = regression_data
+    conversion = convert(LinearRegression().fit(X, y), X)
+    names = ["f0", "f1", "x" * 10_000, "f3", "f4", "f5"]
+    with pytest.raises(InvalidOnnxError, match="name 2 is 'xxx") as err:
+        validate_onnx(conversion.onnx_bytes, feature_names=names)
+    assert "the model's is 'f2'" in str(err.value) and len(str(err.value)) < 300
