@@ -215,13 +215,24 @@ def _serve(args: argparse.Namespace) -> int:
         fail(str(exc))
 
 
+# The exit status of a command killed by SIGPIPE (128 + 13), as a shell reports it.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `galgate` console script; returns the process exit code."""
     with warnings.catch_warnings():
         warnings.showwarning = show_warning
         # Parity and metrics feed numpy rows to estimators fitted on DataFrames: expected.
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        return _main(argv)
+        try:
+            return _main(argv)
+        except BrokenPipeError:
+            # The reader went away (`galgate events --follow | head`): stop quietly, and
+            # point stdout at /dev/null so the interpreter's final flush cannot fail too.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -236,6 +247,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     except KeyboardInterrupt:
         return print_error("interrupted", 130)
+    except BrokenPipeError:
+        raise  # main() ends quietly: the reader stopped reading
     except Exception as exc:
         code = report_expected(exc)
         if code is not None:
@@ -243,7 +256,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if os.environ.get("GALGATE_DEBUG"):
             raise
         return print_error(f"{type(exc).__name__}: {exc} (set GALGATE_DEBUG=1 for a traceback)", 1)
-    print(output)
+    print(output, flush=True)
     return 0
 
 

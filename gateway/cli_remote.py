@@ -192,8 +192,20 @@ class RemoteBackend:
         return version_from_info(info)
 
     async def list_models(self) -> list[Model]:
-        response = self._call(self._admin.ListModels, admin_pb.ListModelsRequest())
-        return [model_from_info(m) for m in response.models]
+        """Every model, following ListModels pages (a model may span two pages)."""
+        infos: dict[str, admin_pb.ModelInfo] = {}
+        token = ""
+        while True:
+            request = admin_pb.ListModelsRequest(page_token=token)
+            response = self._call(self._admin.ListModels, request)
+            for info in response.models:
+                if info.name in infos:
+                    infos[info.name].versions.extend(info.versions)
+                else:
+                    infos[info.name] = info
+            token = response.next_page_token
+            if not token:
+                return [model_from_info(m) for m in infos.values()]
 
     async def get_model(self, name: str) -> Model:
         return model_from_info(

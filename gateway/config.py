@@ -33,7 +33,16 @@ class Settings:
     # gRPC receive/send caps; RegisterModel streams chunks so artifacts may exceed this.
     max_message_bytes: int = 4 * MIB
     max_upload_bytes: int = 64 * MIB
+    # Concurrent calls per kind (gateway.admission): Predict, PredictStream and the Open
+    # Inference Protocol share max_concurrent_rpcs; outcome and admin calls have budgets
+    # of their own, so neither can take the slots Predict needs.
     max_concurrent_rpcs: int = 1024
+    max_concurrent_outcomes: int = 256
+    max_concurrent_admin: int = 64
+    # Most rows one request may carry (INVALID_ARGUMENT beyond); requests of more than
+    # offload_rows rows run their model in a thread, so they never stall small ones.
+    max_batch_rows: int = 65_536
+    offload_rows: int = 256
     grace_seconds: float = 5.0
     # How often each gateway tails the registry's events table for changes made elsewhere.
     poll_interval: float = 0.25
@@ -41,10 +50,12 @@ class Settings:
     retained_versions: int = 2
     # How often the experiment monitor looks at running experiments (seconds).
     monitor_interval: float = 5.0
-    # Prediction log: most predictions held in memory before they are written, rows per
-    # write, seconds a partial batch waits, and what a full queue does: "drop" (count and
-    # warn; Predict succeeds) or "reject" (Predict fails RESOURCE_EXHAUSTED).
+    # Prediction log: most predictions (and bytes of their inputs and outputs) held in
+    # memory before they are written, rows per write, seconds a partial batch waits, and
+    # what a full queue does: "drop" (count and warn; Predict succeeds) or "reject"
+    # (Predict fails RESOURCE_EXHAUSTED).
     predlog_queue_size: int = 100_000
+    predlog_queue_bytes: int = 256 * MIB
     predlog_batch_size: int = 500
     predlog_flush_interval: float = 0.2
     predlog_full_policy: str = "drop"
@@ -66,7 +77,16 @@ class Settings:
             host, sep, port = value.rpartition(":")
             if (value or name == "listen") and (not sep or not host or not port.isdigit()):
                 raise ConfigError(f"{name} must be HOST:PORT, got {value!r}")
-        for name in ("max_message_bytes", "max_upload_bytes", "max_concurrent_rpcs"):
+        for name in (
+            "max_message_bytes",
+            "max_upload_bytes",
+            "max_concurrent_rpcs",
+            "max_concurrent_outcomes",
+            "max_concurrent_admin",
+            "max_batch_rows",
+            "offload_rows",
+            "predlog_queue_bytes",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.poll_interval <= 0 or self.monitor_interval <= 0 or self.grace_seconds < 0:

@@ -66,6 +66,23 @@ class PredictionNotFoundError(GatewayError):
         )
 
 
+class ModelOutputError(GatewayError):
+    """A served version failed to run or returned something its signature does not allow
+    (wrong row count, a label outside its classes, NaN): the answer is refused, never sent."""
+
+    def __init__(self, name: str, version: str, reason: str) -> None:
+        self.name = name
+        self.version = version
+        self.reason = reason
+        super().__init__(
+            f"model {brief(name)} version {brief(version)} produced no valid answer: {reason}"
+        )
+
+
+class DeadlineExceededError(GatewayError):
+    """The caller's deadline passed before the answer was ready; nothing was logged."""
+
+
 class OutcomeNotAllowedError(GatewayError):
     """An outcome cannot be recorded for this prediction (e.g. it has several rows)."""
 

@@ -123,6 +123,16 @@ class Metrics:
             "Predictions accepted by the prediction log and not yet written.",
             registry=self.registry,
         )
+        self.prediction_log_queued_bytes = Gauge(
+            "galgate_prediction_log_queued_bytes",
+            "Bytes of inputs and outputs of predictions not yet written.",
+            registry=self.registry,
+        )
+        self.experiments_skipped = Gauge(
+            "galgate_experiments_skipped",
+            "Running experiments this process skips (routing or monitor) because they fail.",
+            registry=self.registry,
+        )
         self.prediction_log_dropped = Counter(
             "galgate_prediction_log_dropped",
             "Predictions not logged because the prediction log queue was full.",

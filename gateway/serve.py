@@ -26,6 +26,11 @@ def _banner(settings: Settings, port: int, registry_url: str, gateway: Gateway) 
             f"registry not reachable yet ({gateway.connect_error}): health is NOT_SERVING and "
             "calls are UNAVAILABLE until it is; retrying with backoff"
         )
+    if not (settings.admin_token or settings.predict_token or settings.outcome_token):
+        lines.append(
+            "no tokens set: admin, prediction and outcome calls are open to anyone who can "
+            "reach this address (set GALGATE_ADMIN_TOKEN and GALGATE_PREDICT_TOKEN)"
+        )
     if models:
         lines.append(f"production models: {', '.join(models)}")
     if "demo" in models:

@@ -15,15 +15,29 @@ from registry.store import Store
 class CatalogStore(Store):
     """Reads of models, versions and their bytes; each method is one read transaction."""
 
-    async def list_models(self) -> list[Model]:
-        """Return every model with its versions (in registration order), sorted by name.
+    async def list_models(
+        self, *, start: str | None = None, limit: int | None = None
+    ) -> list[Model]:
+        """Return models with their versions (in registration order), sorted by name.
+
+        Args:
+            start: only models whose name sorts at or after this one (paging).
+            limit: at most this many models.
 
         Returns:
             The models; empty when none is registered.
         """
+        query = select(ModelRow).order_by(ModelRow.name)
+        if start is not None:
+            query = query.where(ModelRow.name >= start)
+        if limit is not None:
+            query = query.limit(max(int(limit), 0))
         async with self._read() as session:
-            models = list(await session.scalars(select(ModelRow).order_by(ModelRow.name)))
-            versions = await session.scalars(select(ModelVersionRow).order_by(ModelVersionRow.id))
+            models = list(await session.scalars(query))
+            of_models = select(ModelVersionRow).order_by(ModelVersionRow.id)
+            if start is not None or limit is not None:  # a page: its models' versions only
+                of_models = of_models.where(ModelVersionRow.model_id.in_([m.id for m in models]))
+            versions = await session.scalars(of_models)
             by_model: dict[int, list[ModelVersion]] = {m.id: [] for m in models}
             for row in versions:
                 by_model.setdefault(row.model_id, []).append(row.to_entity())

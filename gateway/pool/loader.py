@@ -17,8 +17,7 @@ def build_loaded(name: str, version: str, sha256: str, data: bytes, signature: S
     try:
         validate_onnx(data, max_bytes=len(data) + 1, expected=signature)
         session = load_session(data)
-        loaded = LoadedModel.build(name, version, sha256, signature, session)
-        loaded.warm()
+        loaded = LoadedModel.build(name, version, sha256, signature, session).warm()
     except ConversionError as exc:
         raise ArtifactLoadError(name, version, str(exc)) from exc
     except Exception as exc:  # onnxruntime raises its own exception types

@@ -90,6 +90,8 @@ class PredictionLog:
     Args:
         store: has ``async write_predictions(records) -> int`` (the Registry).
         queue_size: most records held in memory before they are written.
+        queue_bytes: most bytes of inputs and outputs held in memory before they are
+            written (a few huge requests fill it as surely as many small ones).
         batch_size: most records per ``write_predictions`` call.
         flush_interval: seconds the writer waits for a batch to fill before writing less.
         full_policy: "drop" (count, warn, Predict succeeds) or "reject" (QueueFullError).
@@ -102,18 +104,23 @@ class PredictionLog:
         store: PredictionStore,
         *,
         queue_size: int = 100_000,
+        queue_bytes: int = 256 * 1024 * 1024,
         batch_size: int = 500,
         flush_interval: float = 0.2,
         full_policy: str = "drop",
         metrics: Metrics | None = None,
         drain_timeout: float = 10.0,
     ) -> None:
-        if queue_size < 1 or batch_size < 1 or flush_interval <= 0:
-            raise ValueError("queue_size and batch_size must be >= 1 and flush_interval > 0")
+        if queue_size < 1 or queue_bytes < 1 or batch_size < 1 or flush_interval <= 0:
+            raise ValueError(
+                "queue_size, queue_bytes and batch_size must be >= 1 and flush_interval > 0"
+            )
         if full_policy not in POLICIES:
             raise ValueError(f"full_policy must be one of {POLICIES}, got {full_policy!r}")
         self._store = store
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
+        self._pending_bytes = 0
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.full_policy = full_policy
@@ -137,6 +144,7 @@ class PredictionLog:
         self._failure_counter = metrics.prediction_log_write_failures if metrics else None
         if metrics is not None:
             metrics.prediction_log_queued.set_function(lambda: len(self._pending))
+            metrics.prediction_log_queued_bytes.set_function(lambda: self._pending_bytes)
 
     @classmethod
     def from_settings(
@@ -146,6 +154,7 @@ class PredictionLog:
         return cls(
             store,
             queue_size=settings.predlog_queue_size,
+            queue_bytes=settings.predlog_queue_bytes,
             batch_size=settings.predlog_batch_size,
             flush_interval=settings.predlog_flush_interval,
             full_policy=settings.predlog_full_policy,
@@ -160,11 +169,14 @@ class PredictionLog:
         Raises:
             QueueFullError: policy "reject" and ``queue_size`` records are not yet written.
         """
-        if self._reject and len(self._pending) >= self.queue_size:
+        if self._reject and (
+            len(self._pending) >= self.queue_size or self._pending_bytes >= self.queue_bytes
+        ):
             self._warn_full()
             raise QueueFullError(
-                f"the prediction log is full ({len(self._pending)} predictions not yet "
-                f"written, limit {self.queue_size}); retry after a short backoff"
+                f"the prediction log is full ({len(self._pending)} predictions, "
+                f"{self._pending_bytes} bytes not yet written; limits {self.queue_size} and "
+                f"{self.queue_bytes}); retry after a short backoff"
             )
 
     def append(
@@ -193,11 +205,13 @@ class PredictionLog:
     def put(self, record: PredictionRecord) -> bool:
         """Queue one record; False when it was dropped because the queue is full."""
         pending = self._pending
-        if len(pending) >= self.queue_size:
+        size = len(record.inputs) + len(record.outputs)
+        if len(pending) >= self.queue_size or self._pending_bytes + size > self.queue_bytes:
             self._count_drop(1)
             self._warn_full()
             return False
         pending[record.prediction_id] = record
+        self._pending_bytes += size
         queue = self._queue
         queue.append(record)
         self._accepted += 1
@@ -213,10 +227,13 @@ class PredictionLog:
     def _warn_full(self) -> None:
         if self._drop_warning.ready():
             log.warning(
-                "prediction log full (%d not yet written, limit %d, policy %s; %d "
-                "predictions dropped so far): is the registry database slow or down?",
+                "prediction log full (%d predictions, %d bytes not yet written, limits %d "
+                "and %d, policy %s; %d predictions dropped so far): is the registry "
+                "database slow or down?",
                 len(self._pending),
+                self._pending_bytes,
                 self.queue_size,
+                self.queue_bytes,
                 self.full_policy,
                 self._dropped,
             )
@@ -226,6 +243,16 @@ class PredictionLog:
     def get(self, prediction_id: str) -> PredictionRecord | None:
         """The record of a prediction queued but not yet written, else None."""
         return self._pending.get(prediction_id)
+
+    def _forget(self, record: PredictionRecord) -> None:
+        """Take a written (or refused) record out of the pending map and its bytes."""
+        if self._pending.pop(record.prediction_id, None) is not None:
+            self._pending_bytes -= len(record.inputs) + len(record.outputs)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of inputs and outputs accepted and not yet written."""
+        return self._pending_bytes
 
     @property
     def queued(self) -> int:
@@ -303,6 +330,7 @@ class PredictionLog:
                 timeout,
             )
             self._pending.clear()
+            self._pending_bytes = 0
             self._queue.clear()
             self._count_drop(lost)
             self._progress.set()
@@ -353,9 +381,8 @@ class PredictionLog:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF)
                 continue
-            pending = self._pending
             for record in batch:
-                pending.pop(record.prediction_id, None)
+                self._forget(record)
             self._written += len(batch)
             if self._written_counter is not None:
                 self._written_counter.inc(len(batch))
@@ -376,7 +403,7 @@ class PredictionLog:
                 log.error(
                     "prediction log: %r refused by the database: %s", record.prediction_id, exc
                 )
-                self._pending.pop(record.prediction_id, None)
+                self._forget(record)
                 self._count_drop(1)
             else:
                 written.append(record)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -288,3 +291,93 @@ def parse_experiment_state(text: str) -> ExperimentState:
             f"unknown experiment state {brief(text)}; expected one of "
             f"{[s.value for s in ExperimentState]}"
         ) from None
+
+
+# -- paging ListModels ----------------------------------------------------------------
+
+# Models read from the registry per page when the caller sets no page size.
+MODELS_PER_READ = 200
+
+
+@dataclass(frozen=True, slots=True)
+class PageToken:
+    """Where the next ListModels page starts: a model name and versions of it to skip."""
+
+    model: str
+    skip: int = 0
+
+    def encode(self) -> str:
+        """Opaque text for ``next_page_token``."""
+        raw = json.dumps({"m": self.model, "s": self.skip}).encode()
+        return base64.urlsafe_b64encode(raw).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> PageToken | None:
+        """The token a previous page returned (None for the first page).
+
+        Raises:
+            InvalidInputError: the text is not a token this gateway issued.
+        """
+        if not text:
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(text.encode()))
+            token = cls(model=data["m"], skip=data["s"])
+            if not isinstance(token.model, str) or not isinstance(token.skip, int):
+                raise TypeError
+            if token.skip < 0:
+                raise ValueError
+        except (ValueError, TypeError, KeyError, binascii.Error, UnicodeError):
+            raise InvalidInputError(
+                f"page_token {brief(text)} is not a next_page_token of ListModels; send it "
+                "exactly as received, or empty for the first page"
+            ) from None
+        return token
+
+
+def models_page(
+    models: list[Model],
+    token: PageToken | None,
+    *,
+    page_size: int,
+    budget: int,
+    next_model: str | None,
+) -> pb.ListModelsResponse:
+    """One ListModels reply of at most ``budget`` bytes.
+
+    A model whose versions do not all fit is continued on the next page (its ModelInfo
+    repeats with the remaining versions; clients merge by name).
+
+    Args:
+        models: models read from ``token.model`` onwards, at most ``page_size`` of them
+            when it is set.
+        token: where this page starts (None: the first page).
+        page_size: most models in the page (0: as many as fit).
+        budget: most bytes of the encoded reply.
+        next_model: the name of the model after the last of ``models``, if any.
+    """
+    reply = pb.ListModelsResponse()
+    size = 0
+    for model in models:
+        skip = token.skip if token is not None and model.name == token.model else 0
+        production = model.production
+        info = pb.ModelInfo(
+            name=model.name,
+            created_at=timestamp(model.created_at),
+            production_version=production.version if production else "",
+        )
+        size += info.ByteSize() + 8
+        for position, version in enumerate(model.versions[skip:], start=skip):
+            encoded = version_info(version)
+            cost = encoded.ByteSize() + 8
+            if size + cost > budget and (reply.models or info.versions):
+                if info.versions:
+                    reply.models.append(info)
+                reply.next_page_token = PageToken(model.name, position).encode()
+                return reply
+            info.versions.append(encoded)
+            size += cost
+        reply.models.append(info)
+    if next_model is not None:
+        reply.next_page_token = PageToken(next_model).encode()
+    return reply

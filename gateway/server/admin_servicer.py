@@ -8,6 +8,7 @@ import hashlib
 from converters import ReferenceProfile, validate_onnx
 from gateway._pb.galgate.v1 import admin_pb2 as pb
 from gateway._pb.galgate.v1 import admin_pb2_grpc as pb_grpc
+from gateway.admission import Slots
 from gateway.brief import brief_list
 from gateway.config import Settings
 from gateway.errors import ExperimentStatisticsError, InvalidInputError, PayloadTooLargeError
@@ -22,6 +23,8 @@ from registry.entities import ExperimentState, Stage
 from registry.repository import Registry
 
 ACTOR_METADATA = "x-galgate-actor"
+# Bytes kept free under the send limit for what grpc adds around a paged reply.
+_REPLY_MARGIN = 16 * 1024
 
 
 def _actor(context) -> str:
@@ -31,7 +34,7 @@ def _actor(context) -> str:
     return "admin-api"
 
 
-@grpc_errors
+@grpc_errors(slots="admission")
 class AdminServicer(pb_grpc.ModelAdminServicer):
     """Thin servicer over the Registry; stage changes wait for the pool to swap."""
 
@@ -42,7 +45,11 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
         settings: Settings,
         tracker: ExperimentTracker,
         predlog: PredictionLog,
+        *,
+        slots: Slots | None = None,
     ) -> None:
+        # Every admin call holds one of these while it runs (server.status.grpc_errors).
+        self.admission = slots or Slots(settings.max_concurrent_admin, "ModelAdmin")
         self._predlog = predlog
         self._registry = registry
         self._pool = pool
@@ -108,8 +115,18 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
         return header, bytes(artifact), bytes(profile)
 
     async def ListModels(self, request, context):
-        models = await self._registry.list_models()
-        return pb.ListModelsResponse(models=[codec.model_info(m) for m in models])
+        token = codec.PageToken.decode(request.page_token)
+        per_read = min(request.page_size or codec.MODELS_PER_READ, codec.MODELS_PER_READ)
+        models = await self._registry.list_models(
+            start=token.model if token else None, limit=per_read + 1
+        )
+        return codec.models_page(
+            models[:per_read],
+            token,
+            page_size=request.page_size,
+            budget=self._settings.max_message_bytes - _REPLY_MARGIN,
+            next_model=models[per_read].name if len(models) > per_read else None,
+        )
 
     async def GetModel(self, request, context):
         if request.version:

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc, prediction_pb2, prediction_pb2_grpc
 from gateway._pb.inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
+from gateway.admission import Slots
 from gateway.config import Settings
-from gateway.errors import ListenError
+from gateway.errors import ListenError, QueueFullError
 from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
@@ -26,6 +28,7 @@ from gateway.prediction_ids import PredictionIds
 from gateway.predlog import PredictionLog
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
+from gateway.server.batching import BatchPolicy
 from gateway.server.inference_servicer import InferenceServicer
 from gateway.server.prediction_servicer import PredictionServicer
 from registry.errors import RegistryError
@@ -41,6 +44,9 @@ ADMIN = admin_pb2.DESCRIPTOR.services_by_name["ModelAdmin"].full_name
 INFERENCE = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 SERVICES = (PREDICTION, ADMIN, INFERENCE)
 OUTCOME_METHODS = ("RecordOutcome", "RecordOutcomes")
+# Concurrent health Watch and server reflection streams (both open to anyone).
+WATCH_STREAMS = 32
+REFLECTION_STREAMS = 16
 
 
 @dataclass
@@ -169,6 +175,37 @@ class Gateway:
         self._tasks.clear()
 
 
+class _BoundedHealth(health.aio.HealthServicer):
+    """The standard health service; its Watch streams are held to a budget of their own."""
+
+    def __init__(self, slots: Slots) -> None:
+        super().__init__()
+        self._slots = slots
+
+    async def Watch(self, request, context) -> None:
+        try:
+            with self._slots.take():
+                await super().Watch(request, context)
+        except QueueFullError as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+
+
+class _BoundedReflection(ReflectionServicer):
+    """The standard reflection service; its streams are held to a budget of their own."""
+
+    def __init__(self, service_names, slots: Slots) -> None:
+        super().__init__(service_names)
+        self._slots = slots
+
+    async def ServerReflectionInfo(self, request_iterator, context):
+        try:
+            with self._slots.take():
+                async for response in super().ServerReflectionInfo(request_iterator, context):
+                    yield response
+        except QueueFullError as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+
+
 class _GenericHandlersOnly:
     """Passes a generated ``add_*_to_server`` call's generic handlers to the server and
     drops its registered-method handlers (see build_server)."""
@@ -225,13 +262,22 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     tokens = access_tokens(settings)
     # No interceptor at all when no token is set: every call would pay for it.
     interceptors = [TokenAuthInterceptor(tokens)] if any(any(t) for t in tokens.values()) else []
+    # The server's total is every kind's budget: outcome, admin, health-watch and
+    # reflection calls are held to theirs (gateway.admission), so Predict always has
+    # max_concurrent_rpcs slots however the other doors are flooded.
+    outcome_slots = Slots(settings.max_concurrent_outcomes, "RecordOutcome")
+    admin_slots = Slots(settings.max_concurrent_admin, "ModelAdmin")
+    watch_slots = Slots(WATCH_STREAMS, "health Watch")
+    reflection_slots = Slots(REFLECTION_STREAMS, "server reflection")
     server = grpc.aio.server(
         interceptors=interceptors,
         options=options,
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs
+        + sum(s.limit for s in (outcome_slots, admin_slots, watch_slots, reflection_slots)),
     )
     metrics = Metrics()
     failures = ExperimentFailures()
+    metrics.experiments_skipped.set_function(lambda: len(failures.all()))
     pool = Pool(
         registry,
         retained_versions=settings.retained_versions,
@@ -251,29 +297,40 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         ids=ids,
         on_outcome=pool.observe_outcome,  # bandits learn from every outcome
     )
+    policy = BatchPolicy(
+        max_rows=settings.max_batch_rows,
+        offload_rows=settings.offload_rows,
+        max_response_bytes=settings.max_message_bytes,
+    )
     prediction_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(pool, ids, log=predlog, outcomes=outcomes), server
+        PredictionServicer(
+            pool, ids, log=predlog, outcomes=outcomes, policy=policy, outcome_slots=outcome_slots
+        ),
+        server,
     )
     # Only PredictionService is a registered method set: grpc.aio keeps a pending
     # request task per registered method and waits on all of them for every call, so
     # the other services are served through generic handlers.
     generic = _GenericHandlersOnly(server)
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(pool, log=predlog, ids=ids), generic
+        InferenceServicer(pool, log=predlog, ids=ids, policy=policy), generic
     )
     tracker = ExperimentTracker(registry)
     admin_pb2_grpc.add_ModelAdminServicer_to_server(
-        AdminServicer(registry, pool, settings, tracker, predlog), generic
+        AdminServicer(registry, pool, settings, tracker, predlog, slots=admin_slots), generic
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = _BoundedHealth(watch_slots)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)
-    reflection.enable_server_reflection(
-        (
-            *SERVICES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        _BoundedReflection(
+            (
+                *SERVICES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            reflection_slots,
         ),
-        server,
+        generic,
     )
     try:
         if settings.tls_cert:

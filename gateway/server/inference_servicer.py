@@ -12,6 +12,7 @@ from gateway.pool.reconciler import Pool
 from gateway.prediction_ids import PredictionIds
 from gateway.predlog import PredictionLog
 from gateway.server import inference_codec as codec
+from gateway.server.batching import BatchPolicy, run_off_loop
 from gateway.server.status import grpc_errors
 
 SERVER_NAME = "galgate"
@@ -40,8 +41,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         *,
         log: PredictionLog,
         ids: PredictionIds,
+        policy: BatchPolicy,
     ) -> None:
         self.metrics = pool.metrics
+        self._policy = policy
         self._pool = pool
         self._log = log
         self._ids = ids
@@ -77,8 +80,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         model = served.model
         x = codec.to_array(request, model)
         chosen = codec.requested_outputs(request, model)
+        self._policy.check(x.shape[0], model)
         self._log.admit()
-        outputs = model.run(x)
+        if self._policy.offloads(x.shape[0], model):
+            outputs = await run_off_loop(model, x, context)
+        else:
+            outputs = model.run(x)
         response = codec.to_response(
             outputs,
             model,

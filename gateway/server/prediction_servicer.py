@@ -5,15 +5,20 @@ from __future__ import annotations
 import time
 
 import grpc
+import numpy as np
 
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
+from gateway.admission import Slots
 from gateway.errors import GatewayError
 from gateway.outcomes import OutcomeRecorder
+from gateway.pool.model import Outputs
 from gateway.pool.reconciler import Pool
+from gateway.pool.snapshot import Served
 from gateway.prediction_ids import PredictionIds
 from gateway.predlog import PredictionLog
 from gateway.server import codec
+from gateway.server.batching import BatchPolicy, run_off_loop
 from gateway.server.status import grpc_errors, message_for, status_for
 
 
@@ -28,21 +33,35 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
         *,
         log: PredictionLog,
         outcomes: OutcomeRecorder,
+        policy: BatchPolicy,
+        outcome_slots: Slots,
     ) -> None:
         self._pool = pool
         self._ids = ids
         self.metrics = pool.metrics
         self._log = log
         self._outcomes = outcomes
+        self._policy = policy
+        self._outcome_slots = outcome_slots
 
-    def _predict(self, request: pb.PredictRequest) -> pb.PredictResponse:
-        started = time.perf_counter()
+    def _decode(self, request: pb.PredictRequest) -> tuple[Served, str, np.ndarray]:
         routing_key = codec.checked_routing_key(request.routing_key)
         served = self._pool.current.route(request.model, routing_key, request.version)
-        model = served.model
-        x = codec.to_array(request, model)
+        x = codec.to_array(request, served.model)
+        self._policy.check(x.shape[0], served.model)
         self._log.admit()
-        outputs = model.run(x)
+        return served, routing_key, x
+
+    def _answer(
+        self,
+        request: pb.PredictRequest,
+        served: Served,
+        routing_key: str,
+        x: np.ndarray,
+        outputs: Outputs,
+        started: float,
+    ) -> pb.PredictResponse:
+        model = served.model
         prediction_id = self._ids.next()
         response = codec.to_response(
             outputs,
@@ -58,13 +77,22 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
         self._log.append(served, routing_key, x, outputs, prediction_id, started)
         return response
 
+    async def _predict(self, request: pb.PredictRequest, context) -> pb.PredictResponse:
+        started = time.perf_counter()
+        served, routing_key, x = self._decode(request)
+        if self._policy.offloads(x.shape[0], served.model):
+            outputs = await run_off_loop(served.model, x, context)
+        else:
+            outputs = served.model.run(x)
+        return self._answer(request, served, routing_key, x, outputs, started)
+
     async def Predict(self, request, context):
-        return self._predict(request)
+        return await self._predict(request, context)
 
     async def PredictStream(self, request_iterator, context):
         async for request in request_iterator:
             try:
-                yield self._predict(request)
+                yield await self._predict(request, context)
             except GatewayError as exc:
                 code = status_for(exc) or grpc.StatusCode.INTERNAL
                 self.metrics.rpc_errors.labels("PredictStream", code.name).inc()
@@ -75,12 +103,14 @@ class PredictionServicer(pb_grpc.PredictionServiceServicer):
                 )
 
     async def RecordOutcome(self, request, context):
-        [duplicate] = await self._outcomes.record([(request.prediction_id, request.value)])
+        with self._outcome_slots.take():
+            [duplicate] = await self._outcomes.record([(request.prediction_id, request.value)])
         return pb.RecordOutcomeResponse(duplicate=duplicate)
 
     async def RecordOutcomes(self, request, context):
-        duplicates = await self._outcomes.record(
-            [(item.prediction_id, item.value) for item in request.outcomes]
-        )
+        with self._outcome_slots.take():
+            duplicates = await self._outcomes.record(
+                [(item.prediction_id, item.value) for item in request.outcomes]
+            )
         repeated = sum(duplicates)
         return pb.RecordOutcomesResponse(recorded=len(duplicates) - repeated, duplicates=repeated)

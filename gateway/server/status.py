@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -14,10 +15,12 @@ from converters.errors import ConversionError
 from gateway.brief import clip_message
 from gateway.errors import (
     ArtifactLoadError,
+    DeadlineExceededError,
     ExperimentStatisticsError,
     InvalidInputError,
     ListenError,
     ModelNotServedError,
+    ModelOutputError,
     NotReadyError,
     OutcomeNotAllowedError,
     PayloadTooLargeError,
@@ -59,6 +62,8 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     PredictionNotFoundError: Code.NOT_FOUND,
     OutcomeNotAllowedError: Code.FAILED_PRECONDITION,
     ExperimentStatisticsError: Code.FAILED_PRECONDITION,
+    ModelOutputError: Code.FAILED_PRECONDITION,
+    DeadlineExceededError: Code.DEADLINE_EXCEEDED,
     # registry
     ModelNotFoundError: Code.NOT_FOUND,
     InvalidArgumentError: Code.INVALID_ARGUMENT,
@@ -118,11 +123,16 @@ async def _abort(servicer: object, method: str, context, exc: Exception) -> None
     await context.abort(code, message_for(exc))
 
 
-def _wrap_unary(method: Callable) -> Callable:
+def _slots_of(servicer: object, attr: str | None) -> contextlib.AbstractContextManager:
+    return getattr(servicer, attr).take() if attr else contextlib.nullcontext()
+
+
+def _wrap_unary(method: Callable, slots: str | None) -> Callable:
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
-            return await method(self, request, context)
+            with _slots_of(self, slots):
+                return await method(self, request, context)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
@@ -132,12 +142,13 @@ def _wrap_unary(method: Callable) -> Callable:
     return wrapper
 
 
-def _wrap_stream(method: Callable) -> Callable:
+def _wrap_stream(method: Callable, slots: str | None) -> Callable:
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
-            async for item in method(self, request, context):
-                yield item
+            with _slots_of(self, slots):
+                async for item in method(self, request, context):
+                    yield item
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
@@ -147,22 +158,28 @@ def _wrap_stream(method: Callable) -> Callable:
     return wrapper
 
 
-def grpc_errors(cls: type) -> type:
+def grpc_errors(cls: type | None = None, *, slots: str | None = None):
     """Class decorator: wrap every public CamelCase RPC method with the error mapping.
 
     A servicer with a ``metrics`` attribute (gateway.metrics.Metrics) gets its failed
-    RPCs counted by method and status code.
+    RPCs counted by method and status code. With ``slots="attr"``, every call holds one
+    of ``self.attr`` (gateway.admission.Slots) while it runs: RESOURCE_EXHAUSTED when
+    they are all taken.
     """
-    for name, member in list(vars(cls).items()):
-        if name.startswith("_") or not name[:1].isupper() or not callable(member):
-            continue
-        if inspect.isasyncgenfunction(member):
-            setattr(cls, name, _wrap_stream(member))
-        elif inspect.iscoroutinefunction(member):
-            setattr(cls, name, _wrap_unary(member))
-        else:
-            raise TypeError(f"{cls.__name__}.{name} must be async (grpc.aio)")
-    return cls
+
+    def decorate(cls: type) -> type:
+        for name, member in list(vars(cls).items()):
+            if name.startswith("_") or not name[:1].isupper() or not callable(member):
+                continue
+            if inspect.isasyncgenfunction(member):
+                setattr(cls, name, _wrap_stream(member, slots))
+            elif inspect.iscoroutinefunction(member):
+                setattr(cls, name, _wrap_unary(member, slots))
+            else:
+                raise TypeError(f"{cls.__name__}.{name} must be async (grpc.aio)")
+        return cls
+
+    return decorate if cls is None else decorate(cls)
 
 
 def rpc_methods(cls: type) -> dict[str, Callable]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.cli import main
 from gateway.cli_errors import report_expected
-from tests.cli.conftest import CliFiles, CliResult, error_line
+from tests.cli.conftest import CliFiles, CliResult, error_line, run_cli
 
 
 def _main(capsys: pytest.CaptureFixture[str], db: Path | str, *args: str) -> CliResult:
@@ -142,3 +144,19 @@ def test_serve_on_a_busy_port_is_one_line(tmp_path):
         f"galgate: error: cannot listen on {address}: the port is in use or the "
         "host is not an address of this machine"
     ]
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly_with_141(sqlite_url: str) -> None:
+    """`galgate history m | head -0`: the reader is gone before the first line."""
+    registry_ready = run_cli(sqlite_url, "demo")
+    assert registry_ready.code == 0, registry_ready.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "--db", sqlite_url, "history", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # nobody will read what it prints
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 141
+    assert stderr == ""

@@ -115,6 +115,26 @@ async def test_predict_queue_full_drop_policy_counts_drops_and_succeeds(start_ga
     assert metrics.get_sample_value("galgate_prediction_log_queued") == 3
 
 
+async def test_predict_queue_is_bounded_in_bytes_too(start_gateway, trained):
+    """A few big requests fill the log as surely as many small ones."""
+    running = await start_gateway(
+        predlog_queue_bytes=64 * 1024, predlog_flush_interval=30.0, predlog_batch_size=10_000
+    )
+    big = np.repeat(trained.X[:1], 1000, axis=0)  # 24 KB of inputs, 12 KB of outputs
+    for _ in range(4):
+        assert (await running.stub.Predict(_tensor("clf", big))).rows == 1000
+    predlog = running.gateway.predlog
+    assert (predlog.queued, predlog.dropped) == (1, 3)
+    assert predlog.queued_bytes <= 64 * 1024
+    metrics = running.gateway.pool.metrics.registry
+    assert metrics.get_sample_value("galgate_prediction_log_queued_bytes") == predlog.queued_bytes
+    await predlog.flush()
+    assert predlog.queued_bytes == 0
+    # Small predictions still fit once the big ones are written.
+    assert (await running.stub.Predict(_tensor("clf", trained.X[:1]))).prediction_id
+    assert predlog.queued == 1
+
+
 async def test_predict_queue_full_reject_policy_resource_exhausted(start_gateway, trained):
     running = await start_gateway(
         predlog_queue_size=2, predlog_flush_interval=30.0, predlog_full_policy="reject"
