@@ -1,9 +1,11 @@
 """kill -9 at chosen points: the gateway SIGKILLs itself where ``GALGATE_CRASH_AT`` says.
 
 ``GALGATE_CRASH_AT=name@N`` makes a gateway process kill itself (SIGKILL) the N-th time it
-reaches the named point. Each test starts a gateway armed with one point under the mixed
-load, waits for it to die, checks every invariant, restarts it unarmed and checks that
-it serves the registry's production version and takes writes again.
+reaches the named point. The test walks through every point on one database: a gateway
+armed with a point runs the mixed load until it dies, every invariant is checked, and
+the next gateway (armed with the next point) must first serve the registry's production
+version. A last, unarmed gateway checks that promotions and outcomes work again and
+that the outcome committed at the crash is recognised as a duplicate.
 """
 
 from __future__ import annotations
@@ -23,27 +25,34 @@ LOSS_WINDOW = FLUSH_INTERVAL + 1.0
 # Under the load every point is reached within a second or two; a gateway still alive
 # after this long ignores GALGATE_CRASH_AT.
 CRASH_TIMEOUT = 6.0
-# The N of name@N: late enough that some load has been served first.
-POINTS = {
-    "promote.before_commit": 2,
-    "promote.after_commit": 2,
-    "predlog.before_commit": 3,
-    "outcome.after_commit": 5,
-}
+# Each point with the N of point@N: late enough that some load has been served first.
+POINTS = (
+    ("promote.before_commit", 2),
+    ("promote.after_commit", 2),
+    ("predlog.before_commit", 3),
+    ("outcome.after_commit", 5),
+)
 
 
 def other(version: str) -> str:
     return V2 if version == V1 else V1
 
 
-async def _crash(url: str, point: str, nth: int, trained) -> tuple[Ledger, GatewayProcess]:
-    """Run the load on a gateway armed with ``point@nth`` until it kills itself."""
+async def _crash(
+    url: str, point: str, nth: int, trained, production: str
+) -> tuple[Ledger, GatewayProcess]:
+    """Start a gateway armed with ``point@nth``; check it serves ``production`` (the
+    registry's production version after the previous crash); run the load until it dies."""
     ledger = Ledger(model=MODEL)
     env = {"GALGATE_CRASH_AT": f"{point}@{nth}"}
     async with gateway(url, env=env) as gw, grpc.aio.insecure_channel(gw.address) as channel:
         clients = Clients(channel, ledger)
         first = await clients.predict(trained.X[0])
-        assert first is not None, f"the gateway does not answer: {ledger.summary()}"
+        assert first is not None, f"the restarted gateway does not answer: {ledger.summary()}"
+        assert first.version == production, (
+            f"after the restart the gateway serves {first.version}, the registry's "
+            f"production version is {production}"
+        )
         ledger.initial_production = first.version
         async with Load(clients, trained.X, versions=(first.version, other(first.version))):
             code = await gw.wait(CRASH_TIMEOUT)
@@ -57,6 +66,22 @@ async def _crash(url: str, point: str, nth: int, trained) -> tuple[Ledger, Gatew
             f"gateway output:\n{gw.output()}"
         )
     return ledger, gw
+
+
+def _cut_outcomes(ledger: Ledger) -> list[str]:
+    """Prediction ids of the RecordOutcome calls that got no answer."""
+    return [
+        c.subject
+        for c in ledger.calls
+        if c.method == "RecordOutcome" and c.code is not grpc.StatusCode.OK
+    ]
+
+
+def _committed_unanswered(state: RegistryState, ledger: Ledger) -> list[str]:
+    """Cut-off outcomes that are stored with the value sent (committed, never answered)."""
+    return [
+        pid for pid in _cut_outcomes(ledger) if state.outcomes.get(pid) == ledger.sent_outcomes[pid]
+    ]
 
 
 def _point_checks(point: str, state: RegistryState, ledger: Ledger) -> None:
@@ -86,69 +111,56 @@ def _point_checks(point: str, state: RegistryState, ledger: Ledger) -> None:
         )
 
 
-def _cut_outcomes(ledger: Ledger) -> list[str]:
-    """Prediction ids of the RecordOutcome calls that got no answer."""
-    return [
-        c.subject
-        for c in ledger.calls
-        if c.method == "RecordOutcome" and c.code is not grpc.StatusCode.OK
-    ]
-
-
-def _committed_unanswered(state: RegistryState, ledger: Ledger) -> list[str]:
-    """Cut-off outcomes that are stored with the value sent (committed, never answered)."""
-    return [
-        pid for pid in _cut_outcomes(ledger) if state.outcomes.get(pid) == ledger.sent_outcomes[pid]
-    ]
-
-
 @pytest.mark.faults
-@pytest.mark.timeout(60 + 40 * iterations())
-@pytest.mark.parametrize("point", list(POINTS))
-async def test_kill_9_at_crash_point_leaves_changes_whole(
-    point: str, seeded: Database, trained
-) -> None:
+@pytest.mark.timeout(60 + 60 * iterations())
+async def test_kill_9_at_each_crash_point_leaves_changes_whole(seeded: Database, trained):
+    production = V1
+    unanswered: list[tuple[str, float]] = []  # outcomes committed at a crash, never answered
     for i in range(iterations()):
-        nth = POINTS[point] + i
-        ledger, crashed = await _crash(seeded.url, point, nth, trained)
-        where = f"crash at {point}@{nth} on {seeded.kind}"
-        assert crashed.exited_at is not None
-        try:
-            state = await check_after_crash(
-                seeded.url, ledger, crashed_at=crashed.exited_at, window=LOSS_WINDOW, ok_until=None
-            )
-            _point_checks(point, state, ledger)
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{where}: {exc}\ncalls: {ledger.summary()}\ngateway output:\n{crashed.output()}"
-            ) from None
-
-        # Restarted without the crash point: it serves the registry's production version,
-        # and promotions and outcomes work.
-        production = state.production[MODEL]
-        after = Ledger(model=MODEL)
-        async with (
-            gateway(seeded.url) as gw,
-            grpc.aio.insecure_channel(gw.address) as channel,
-        ):
-            clients = Clients(channel, after)
-            reply = await clients.predict(trained.X[1])
-            assert reply is not None and reply.version == production, (
-                f"{where}: after the restart the gateway serves "
-                f"{reply.version if reply else after.calls}, the registry says {production}"
-            )
-            if point == "outcome.after_commit":
-                pid = _committed_unanswered(state, ledger)[0]
-                again = await clients.record_outcome(pid, ledger.sent_outcomes[pid])
-                assert again is not None and again.duplicate, (
-                    f"{where}: resending the outcome committed before the crash must be "
-                    f"answered duplicate=true, got {again if again else after.calls[-1]}"
+        for point, first_nth in POINTS:
+            nth = first_nth + i
+            where = f"crash at {point}@{nth} on {seeded.kind}"
+            try:
+                ledger, crashed = await _crash(seeded.url, point, nth, trained, production)
+            except AssertionError as exc:
+                raise AssertionError(f"{where}: {exc}") from None
+            assert crashed.exited_at is not None
+            try:
+                state = await check_after_crash(
+                    seeded.url, ledger, crashed_at=crashed.exited_at, window=LOSS_WINDOW
                 )
-            assert await clients.promote(other(production)) is not None, (
-                f"{where}: promotion after the restart failed: {after.calls[-1]}"
+                _point_checks(point, state, ledger)
+            except AssertionError as exc:
+                raise AssertionError(
+                    f"{where}: {exc}\ncalls: {ledger.summary()}\n"
+                    f"gateway output:\n{crashed.output()}"
+                ) from None
+            production = state.production[MODEL]
+            unanswered += [
+                (p, ledger.sent_outcomes[p]) for p in _committed_unanswered(state, ledger)
+            ]
+
+    # Unarmed: it serves the registry's production version, recognises the outcomes
+    # committed at the crashes, and takes promotions and outcomes again.
+    after = Ledger(model=MODEL)
+    async with gateway(seeded.url) as gw, grpc.aio.insecure_channel(gw.address) as channel:
+        clients = Clients(channel, after)
+        reply = await clients.predict(trained.X[1])
+        assert reply is not None and reply.version == production, (
+            f"after the last crash the gateway serves "
+            f"{reply.version if reply else after.calls}, the registry says {production}"
+        )
+        for pid, value in unanswered:
+            again = await clients.record_outcome(pid, value)
+            assert again is not None and again.duplicate, (
+                f"resending the outcome committed at a crash ({pid!r}) must be answered "
+                f"duplicate=true, got {again if again else after.calls[-1]}"
             )
-            reply = await clients.predict(trained.X[2])
-            assert reply is not None and reply.version == other(production)
-            assert await clients.record_outcome(reply.prediction_id, 1.0) is not None, (
-                f"{where}: RecordOutcome after the restart failed: {after.calls[-1]}"
-            )
+        assert await clients.promote(other(production)) is not None, (
+            f"promotion after the restart failed: {after.calls[-1]}"
+        )
+        reply = await clients.predict(trained.X[2])
+        assert reply is not None and reply.version == other(production), f"{after.calls[-1]}"
+        assert await clients.record_outcome(reply.prediction_id, 1.0) is not None, (
+            f"RecordOutcome after the restart failed: {after.calls[-1]}"
+        )

@@ -19,7 +19,7 @@ FLUSH_INTERVAL = float(BASE_ENV["GALGATE_PREDLOG_FLUSH_INTERVAL"])
 # Predictions answered longer than this before a kill must have been written.
 LOSS_WINDOW = FLUSH_INTERVAL + 1.0
 # Load runs this long (uniformly drawn) before each kill.
-RUN_SECONDS = (0.2, 1.2)
+RUN_SECONDS = (0.2, 0.9)
 
 
 def other(version: str) -> str:

@@ -43,11 +43,7 @@ async def test_sigterm_answers_accepted_calls_drains_log_and_exits_0(seeded: Dat
         first = await clients.predict(trained.X[0])
         assert first is not None, f"the gateway does not answer: {ledger.calls}"
         ledger.initial_production = first.version
-        watch = HealthWatch(gw.address)
-        probe = ListenerProbe(gw.port)
-        await watch.__aenter__()
-        await probe.__aenter__()
-        try:
+        async with HealthWatch(gw.address) as watch, ListenerProbe(gw.port) as probe:
             assert await watch.wait_for("SERVING", 10) is not None, f"health: {watch.seen}"
             # A stream opened (and answered) before SIGTERM is an accepted call in flight.
             stream = clients.predictor.PredictStream(timeout=30)
@@ -65,29 +61,26 @@ async def test_sigterm_answers_accepted_calls_drains_log_and_exits_0(seeded: Dat
 
             await ask(0)
             load = Load(clients, trained.X, callers=3, promote_pause=0.2)
-            async with load:
-                await asyncio.sleep(1.0)
-                status = await clients.status()
-                terminated_at = gw.terminate()
-                # Well-behaved clients send nothing new once the gateway is told to stop;
-                # what they sent before must be answered.
-                stopping = asyncio.create_task(load.stop())
-                i = 1
-                try:
-                    while time.monotonic() - terminated_at < STREAM_AFTER:
-                        await ask(i)
-                        i += 1
-                        await asyncio.sleep(0.05)
-                    await stream.done_writing()
-                    stream_code = await stream.code()
-                except (grpc.aio.AioRpcError, grpc.aio.UsageError) as exc:
-                    stream_problems.append(f"after {i} messages: {exc!r}")
-                    stream_code = await stream.code()
-                await stopping
+            load.start()
+            await asyncio.sleep(1.0)
+            status = await clients.status()
+            terminated_at = gw.terminate()
+            # Well-behaved clients send nothing new once the gateway is told to stop; what
+            # they sent before must be answered. The open stream goes on for a while.
+            stopping = asyncio.create_task(load.stop())
+            i = 1
+            try:
+                while time.monotonic() - terminated_at < STREAM_AFTER:
+                    await ask(i)
+                    i += 1
+                    await asyncio.sleep(0.05)
+                await stream.done_writing()
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError) as exc:
+                stream_problems.append(f"after {i} messages: {exc!r}")
+            stream_code = await stream.code()
+            await stopping
             not_serving_at = await watch.wait_for("NOT_SERVING", 10)
-        finally:
-            await watch.__aexit__()
-            await probe.__aexit__()
+        # The Watch stream is closed now: nothing of ours keeps the server from stopping.
         exit_code = await gw.wait(30)
 
         findings.expect(

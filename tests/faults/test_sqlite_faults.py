@@ -28,7 +28,7 @@ from tests.faults.load import Call, Clients, Ledger, Load
 from tests.faults.process import gateway
 
 # registry.db.SQLITE_BUSY_TIMEOUT_MS is 5 s: hold the lock well past it.
-LOCK_SECONDS = 8.0
+LOCK_SECONDS = 6.5
 # Codes a write may end with while the database cannot take it.
 WRITE_FAILED = {"UNAVAILABLE", "RESOURCE_EXHAUSTED"}
 RECOVERY = 15.0
@@ -133,7 +133,7 @@ async def test_sqlite_locked_past_busy_timeout_writes_fail_defined_then_recover(
     ledger = Ledger(model=MODEL, initial_production=V1)
     # A slow flush keeps the log writer away from the lock at first, so that a promotion
     # and an outcome are the first writers to wait out the busy timeout.
-    env = {"GALGATE_PREDLOG_FLUSH_INTERVAL": "2"}
+    env = {"GALGATE_PREDLOG_FLUSH_INTERVAL": "1.5"}
     async with gateway(db.url, env=env) as gw, grpc.aio.insecure_channel(gw.address) as channel:
         clients = Clients(channel, ledger)
         async with exclusive_lock(db.path) as locked_at:
