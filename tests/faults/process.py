@@ -3,6 +3,13 @@
 Unlike ``tests.gateway.procs.galgate_serve`` this helper can start a gateway that does not
 announce itself (its database is down) and kill or terminate it at a chosen instant, and
 it keeps the whole output for assertion messages (tracebacks the gateway logged).
+
+A process is spawned in two steps so that a restart costs what a restart costs and not
+the Python imports: :func:`spawn` starts the interpreter, which imports the gateway's
+modules and then waits; :meth:`GatewayProcess.go` makes it run ``gateway.cli.main(["serve",
+...])`` — what the ``galgate`` console script runs. Scenarios that kill gateways again and
+again spawn the next process while the current one is under load, and tell it to go
+after the kill: it opens the database (and recovers it) only then.
 """
 
 from __future__ import annotations
@@ -20,6 +27,15 @@ _SERVING = re.compile(rb"serving on 127\.0\.0\.1:(\d+)")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
+# Imports first (the slow part of a start), then serve when told to.
+_LAUNCHER = """
+import sys
+import gateway.cli, gateway.serve, gateway.server.app
+if sys.stdin.readline().strip() != "go":
+    sys.exit(0)
+sys.exit(gateway.cli.main(sys.argv[1:]))
+"""
+
 # Settings every fault test starts from: fast event tailing, a short flush interval so
 # "lost predictions" are a small window, short grace, and no monitor noise.
 BASE_ENV: dict[str, str] = {
@@ -31,20 +47,68 @@ BASE_ENV: dict[str, str] = {
 
 
 class GatewayProcess:
-    """A running ``python -m gateway.cli serve`` child process.
+    """A ``galgate serve`` child process (see :func:`spawn`).
 
     Args:
         proc: the child.
-        output: every line it printed so far (stdout and stderr together).
+        listen: the HOST:PORT it was told to listen on.
     """
 
-    def __init__(self, proc: asyncio.subprocess.Process, output: list[bytes]) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, listen: str) -> None:
         self.proc = proc
-        self._output = output
+        self.listen = listen
+        self._output: list[bytes] = []
+        self._announced: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.create_task(self._read())
         self.port: int = 0
         self.killed_at: float | None = None
         self.terminated_at: float | None = None
         self.exited_at: float | None = None
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            self._output.append(line)
+            if not self._announced.done() and (match := _SERVING.search(line)):
+                self._announced.set_result(int(match.group(1)))
+        if not self._announced.done():
+            code = await self.proc.wait()
+            self._announced.set_exception(
+                AssertionError(f"gateway exited (code {code}) before serving:\n{self.output()}")
+            )
+
+    async def go(self, *, wait_serving: bool = True) -> GatewayProcess:
+        """Start serving. With ``wait_serving``, return once the process announces its port
+        (a process that exits first fails the test with its output); without, the port is
+        the one it was told to listen on."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        with contextlib.suppress(ConnectionError):
+            await self.proc.stdin.drain()
+        if wait_serving:
+            self.port = await asyncio.wait_for(asyncio.shield(self._announced), START_TIMEOUT)
+        else:
+            self.port = int(self.listen.rpartition(":")[2])
+        return self
+
+    async def close(self) -> None:
+        """End the process (SIGTERM, then SIGKILL after STOP_TIMEOUT) and stop reading it."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            if await self.wait(STOP_TIMEOUT) is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(self._reader, 5)
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+        if not self._announced.done():
+            self._announced.cancel()
+        elif not self._announced.cancelled():
+            self._announced.exception()  # retrieved: no "never retrieved" warning
 
     @property
     def pid(self) -> int:
@@ -107,6 +171,47 @@ def gateway_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+async def spawn(
+    db_url: str, *, env: Mapping[str, str] | None = None, listen: str = "127.0.0.1:0"
+) -> GatewayProcess:
+    """Start the interpreter of ``galgate serve --db DB_URL --listen LISTEN``; it imports
+    the gateway and waits for :meth:`GatewayProcess.go`. Close it when done.
+
+    Args:
+        db_url: the registry's URL.
+        env: GALGATE_* settings on top of BASE_ENV (inherited GALGATE_* are dropped).
+        listen: HOST:PORT (port 0: any free port; the process announces it).
+    """
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _LAUNCHER,
+        "serve",
+        "--db",
+        db_url,
+        "--listen",
+        listen,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=gateway_env(env),
+    )
+    return GatewayProcess(proc, listen)
+
+
+@contextlib.asynccontextmanager
+async def started(
+    gw: GatewayProcess, *, wait_serving: bool = True
+) -> AsyncIterator[GatewayProcess]:
+    """``gw`` (from :func:`spawn`) serving for the block; closed on exit (SIGTERM, then
+    SIGKILL) if still running. See :meth:`GatewayProcess.go` for ``wait_serving``."""
+    try:
+        await gw.go(wait_serving=wait_serving)
+        yield gw
+    finally:
+        await gw.close()
+
+
 @contextlib.asynccontextmanager
 async def gateway(
     db_url: str,
@@ -115,71 +220,8 @@ async def gateway(
     listen: str = "127.0.0.1:0",
     wait_serving: bool = True,
 ) -> AsyncIterator[GatewayProcess]:
-    """Start ``galgate serve --db DB_URL --listen LISTEN``; yield the process.
-
-    With ``wait_serving`` the port is the one the process announces ("serving on
-    127.0.0.1:PORT"), and a process that exits first fails the test with its output.
-    Without it (a gateway whose database is down may not announce anything) the port is
-    the one in ``listen``. On exit a process still running gets SIGTERM, then SIGKILL
-    after ``STOP_TIMEOUT`` seconds.
-
-    Args:
-        db_url: the registry's URL.
-        env: GALGATE_* settings on top of BASE_ENV (inherited GALGATE_* are dropped).
-        listen: HOST:PORT (port 0: any free port; then ``wait_serving`` is needed).
-        wait_serving: wait for the announcement.
-    """
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "serve",
-        "--db",
-        db_url,
-        "--listen",
-        listen,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=gateway_env(env),
-    )
-    output: list[bytes] = []
-    announced: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    gw = GatewayProcess(proc, output)
-
-    async def read() -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            output.append(line)
-            if not announced.done() and (match := _SERVING.search(line)):
-                announced.set_result(int(match.group(1)))
-        if not announced.done():
-            announced.set_exception(
-                AssertionError(
-                    f"gateway exited (code {proc.returncode}) before serving:\n{gw.output()}"
-                )
-            )
-
-    reader = asyncio.create_task(read())
-    try:
-        if wait_serving:
-            gw.port = await asyncio.wait_for(announced, START_TIMEOUT)
-        else:
-            gw.port = int(listen.rpartition(":")[2])
+    """Spawn and start a gateway for the block (see :func:`spawn` and :func:`started`)."""
+    async with started(
+        await spawn(db_url, env=env, listen=listen), wait_serving=wait_serving
+    ) as gw:
         yield gw
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            if await gw.wait(STOP_TIMEOUT) is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reader, 5)
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-        if not announced.done():
-            announced.cancel()
-        elif not announced.cancelled():
-            announced.exception()  # retrieved: no "never retrieved" warning

@@ -18,7 +18,7 @@ import pytest
 from tests.faults.conftest import MODEL, V1, V2, Database, iterations
 from tests.faults.invariants import RegistryState, check_after_crash
 from tests.faults.load import Clients, Ledger, Load
-from tests.faults.process import BASE_ENV, GatewayProcess, gateway
+from tests.faults.process import BASE_ENV, GatewayProcess, spawn, started
 
 FLUSH_INTERVAL = float(BASE_ENV["GALGATE_PREDLOG_FLUSH_INTERVAL"])
 LOSS_WINDOW = FLUSH_INTERVAL + 1.0
@@ -38,14 +38,20 @@ def other(version: str) -> str:
     return V2 if version == V1 else V1
 
 
+def armed(point: str, nth: int) -> dict[str, str]:
+    return {"GALGATE_CRASH_AT": f"{point}@{nth}"}
+
+
 async def _crash(
-    url: str, point: str, nth: int, trained, production: str
+    spawned: GatewayProcess, point: str, nth: int, trained, production: str
 ) -> tuple[Ledger, GatewayProcess]:
-    """Start a gateway armed with ``point@nth``; check it serves ``production`` (the
+    """Start ``spawned`` (armed with ``point@nth``); check it serves ``production`` (the
     registry's production version after the previous crash); run the load until it dies."""
     ledger = Ledger(model=MODEL)
-    env = {"GALGATE_CRASH_AT": f"{point}@{nth}"}
-    async with gateway(url, env=env) as gw, grpc.aio.insecure_channel(gw.address) as channel:
+    async with (
+        started(spawned) as gw,
+        grpc.aio.insecure_channel(gw.address) as channel,
+    ):
         clients = Clients(channel, ledger)
         first = await clients.predict(trained.X[0])
         assert first is not None, f"the restarted gateway does not answer: {ledger.summary()}"
@@ -116,12 +122,18 @@ def _point_checks(point: str, state: RegistryState, ledger: Ledger) -> None:
 async def test_kill_9_at_each_crash_point_leaves_changes_whole(seeded: Database, trained):
     production = V1
     unanswered: list[tuple[str, float]] = []  # outcomes committed at a crash, never answered
-    for i in range(iterations()):
-        for point, first_nth in POINTS:
-            nth = first_nth + i
+    walk = [(point, first_nth + i) for i in range(iterations()) for point, first_nth in POINTS]
+    # Each next gateway is spawned while the current one runs, so that its imports are
+    # done; it opens the database only when started, after the crash and the checks.
+    ahead = await spawn(seeded.url, env=armed(*walk[0]))
+    try:
+        for step, (point, nth) in enumerate(walk):
             where = f"crash at {point}@{nth} on {seeded.kind}"
+            current = ahead
+            following = walk[step + 1] if step + 1 < len(walk) else None
+            ahead = await spawn(seeded.url, env=armed(*following) if following else None)
             try:
-                ledger, crashed = await _crash(seeded.url, point, nth, trained, production)
+                ledger, crashed = await _crash(current, point, nth, trained, production)
             except AssertionError as exc:
                 raise AssertionError(f"{where}: {exc}") from None
             assert crashed.exited_at is not None
@@ -139,11 +151,17 @@ async def test_kill_9_at_each_crash_point_leaves_changes_whole(seeded: Database,
             unanswered += [
                 (p, ledger.sent_outcomes[p]) for p in _committed_unanswered(state, ledger)
             ]
+    except BaseException:
+        await ahead.close()
+        raise
 
     # Unarmed: it serves the registry's production version, recognises the outcomes
     # committed at the crashes, and takes promotions and outcomes again.
     after = Ledger(model=MODEL)
-    async with gateway(seeded.url) as gw, grpc.aio.insecure_channel(gw.address) as channel:
+    async with (
+        started(ahead) as gw,
+        grpc.aio.insecure_channel(gw.address) as channel,
+    ):
         clients = Clients(channel, after)
         reply = await clients.predict(trained.X[1])
         assert reply is not None and reply.version == production, (
