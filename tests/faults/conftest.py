@@ -52,7 +52,12 @@ def blocking(fn: Callable[[], Awaitable[T]]) -> T:
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
-    """A private PostgreSQL cluster for the session; tests may stop it but must restart it."""
+    """A private PostgreSQL cluster for the session; tests may stop it but must restart it.
+
+    ``GALGATE_TEST_PG_URL=skip`` leaves the PostgreSQL half out, as in the rest of the suite.
+    """
+    if os.environ.get("GALGATE_TEST_PG_URL") == "skip":
+        pytest.skip("GALGATE_TEST_PG_URL=skip: PostgreSQL tests disabled")
     try:
         cluster = PgCluster()
     except (OSError, RuntimeError, KeyError) as exc:

@@ -147,6 +147,8 @@ async def test_sqlite_locked_past_busy_timeout_writes_fail_defined_then_recover(
                 clients, trained.X, versions=(), callers=2, outcome_every=0, predict_pause=0.02
             )
             async with load:
+                await asyncio.sleep(LOCK_SECONDS - 0.5 - (time.monotonic() - locked_at))
+                status = await clients.status()
                 await asyncio.sleep(LOCK_SECONDS - (time.monotonic() - locked_at))
         released_at = time.monotonic()
         await asyncio.gather(*writes)
@@ -159,6 +161,10 @@ async def test_sqlite_locked_past_busy_timeout_writes_fail_defined_then_recover(
             all(c.code.name in WRITE_FAILED | {"OK"} for c in during),
             f"writes while the file was locked must succeed once it is free or fail "
             f"{sorted(WRITE_FAILED)}; got (method, code, seconds, details) {seen}",
+        )
+        findings.expect(
+            status is not None and status.prediction_log_queued > 0,
+            f"predictions made while the file was locked should wait in the log queue: {status}",
         )
         production = V2 if ledger.count("PromoteModel") else V1
         await _recovers(findings, clients, trained, production)
