@@ -16,6 +16,7 @@ from tests.faults.conftest import MODEL, V1, V2, seed
 from tests.faults.health import check
 from tests.faults.invariants import (
     Findings,
+    check_fresh_answers,
     check_ok,
     check_outcomes,
     check_promotions,
@@ -84,7 +85,7 @@ async def test_postgres_down_predict_serves_writes_unavailable_then_all_recovers
         async with Load(clients, trained.X, callers=3, promote_pause=0.2):
             await asyncio.sleep(1.0)
             rss_before = gw.rss_bytes()
-            pg.stop()
+            await asyncio.to_thread(pg.stop)  # the load goes on meanwhile
             down_at = time.monotonic()
             while time.monotonic() < down_at + OUTAGE:
                 status = await probe.status()
@@ -96,7 +97,7 @@ async def test_postgres_down_predict_serves_writes_unavailable_then_all_recovers
                     )
                 )
                 await asyncio.sleep(0.2)
-            pg.start()
+            await asyncio.to_thread(pg.start)
             up_at = time.monotonic()
             await asyncio.sleep(0.5)  # load goes on across the recovery
         drained = await _wait_drained(probe, RECOVERY)
@@ -105,6 +106,7 @@ async def test_postgres_down_predict_serves_writes_unavailable_then_all_recovers
         # Every call: expected codes; Predict always OK; writes during the outage
         # UNAVAILABLE (never INTERNAL, never OK without a row: see the outcomes below).
         findings.check(check_statuses, ledger)
+        findings.check(check_fresh_answers, ledger)
         findings.check(check_ok, ledger, "Predict", started_after=-math.inf, ended_before=math.inf)
         for method in ("RecordOutcome", "PromoteModel"):
             during = [

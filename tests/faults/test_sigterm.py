@@ -13,6 +13,7 @@ from tests.faults.conftest import MODEL, Database
 from tests.faults.health import HealthWatch, ListenerProbe
 from tests.faults.invariants import (
     Findings,
+    check_fresh_answers,
     check_outcomes,
     check_promotions,
     check_registry,
@@ -94,6 +95,7 @@ async def test_sigterm_answers_accepted_calls_drains_log_and_exits_0(seeded: Dat
             f"{i} messages: {stream_problems}",
         )
         findings.check(check_statuses, ledger)
+        findings.check(check_fresh_answers, ledger)
         failed = [
             (c.method, c.code.name, c.details, f"{c.started - terminated_at:+.3f} s")
             for c in ledger.calls

@@ -18,6 +18,7 @@ from tests.faults.conftest import MODEL, V1, V2, seed, sqlite_database
 from tests.faults.disk import small_disk
 from tests.faults.invariants import (
     Findings,
+    check_fresh_answers,
     check_ok,
     check_outcomes,
     check_registry,
@@ -154,6 +155,7 @@ async def test_sqlite_locked_past_busy_timeout_writes_fail_defined_then_recover(
         await asyncio.gather(*writes)
 
         findings.check(check_statuses, ledger)
+        findings.check(check_fresh_answers, ledger)
         findings.check(check_ok, ledger, "Predict", started_after=0, ended_before=math.inf)
         during = _writes(ledger, locked_at)
         seen = [(c.method, c.code.name, round(c.ended - c.started, 1), c.details) for c in during]
@@ -207,6 +209,7 @@ async def test_disk_full_writes_fail_defined_predict_serves_then_recover(tmp_pat
             freed_at = time.monotonic()
 
             findings.check(check_statuses, ledger)
+            findings.check(check_fresh_answers, ledger)
             findings.check(check_ok, ledger, "Predict", started_after=0, ended_before=math.inf)
             during = _writes(ledger, full_at, freed_at)
             findings.expect(
