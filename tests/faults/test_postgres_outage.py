@@ -208,18 +208,22 @@ async def test_gateway_started_while_postgres_down_is_not_serving_then_serves(
     port = free_port()
     address = f"127.0.0.1:{port}"
     findings = Findings("gateway started while PostgreSQL is down")
-    observed: list[tuple[str, str]] = []  # (health, Predict code) while down
+    observed: list[tuple[str, str, str]] = []  # (health, Predict, PromoteModel) while down
     ledger = Ledger(model=MODEL)
     async with gateway(url, listen=address, wait_serving=False) as gw:
         started = time.monotonic()
         not_serving_since = None
-        # Watch until it has answered NOT_SERVING for a second (or 10 s have passed).
+        # Watch until it has answered NOT_SERVING for a second (or 10 s have passed). A
+        # fresh channel each time: a channel's reconnect backoff would hide the moment
+        # the gateway starts listening.
         while time.monotonic() - started < 10.0 and gw.returncode is None:
             async with grpc.aio.insecure_channel(address) as channel:
                 health = await check(channel)
-                before = len(ledger.calls)
-                await Clients(channel, ledger).predict(trained.X[0], deadline=1.0)
-                observed.append((health, ledger.calls[before].code.name))
+                clients = Clients(channel, ledger)
+                await clients.predict(trained.X[0], deadline=1.0)
+                await clients.promote(V2, deadline=2.0)
+                predicted, promoted = ledger.calls[-2:]
+                observed.append((health, predicted.code.name, promoted.code.name))
             if health == "NOT_SERVING":
                 not_serving_since = not_serving_since or time.monotonic()
                 if time.monotonic() - not_serving_since > 1.0:
@@ -227,16 +231,17 @@ async def test_gateway_started_while_postgres_down_is_not_serving_then_serves(
             await asyncio.sleep(0.2)
         assert gw.returncode is None, (
             f"the gateway exited (status {gw.returncode}) while PostgreSQL was down; it must "
-            f"keep retrying. Health/Predict seen: {observed}\noutput:\n{gw.output()}"
+            f"keep retrying. (health, Predict, PromoteModel) seen: {observed}\n"
+            f"output:\n{gw.output()}"
         )
         findings.expect(
-            ("NOT_SERVING" in {h for h, _ in observed}),
+            "NOT_SERVING" in {h for h, _, _ in observed},
             f"health never answered NOT_SERVING while the database was down: {observed}",
         )
         findings.expect(
-            all(h != "SERVING" and p == "UNAVAILABLE" for h, p in observed),
-            f"while the database was down health must not be SERVING and Predict must be "
-            f"UNAVAILABLE: (health, Predict) seen {observed}",
+            all(h != "SERVING" and p == a == "UNAVAILABLE" for h, p, a in observed),
+            f"while the database was down health must not be SERVING and calls must be "
+            f"UNAVAILABLE: (health, Predict, PromoteModel) seen {observed}",
         )
 
         pg.start()
@@ -257,6 +262,7 @@ async def test_gateway_started_while_postgres_down_is_not_serving_then_serves(
             async with grpc.aio.insecure_channel(address) as channel:
                 clients = Clients(channel, ledger)
                 reply = await clients.predict(trained.X[0])
+                # Nothing of the refused promotions happened: 1.0.0 is still production.
                 findings.expect(
                     reply is not None and reply.version == V1,
                     f"Predict once serving: {reply.version if reply else ledger.calls[-1]}",
@@ -266,4 +272,5 @@ async def test_gateway_started_while_postgres_down_is_not_serving_then_serves(
                         await clients.record_outcome(reply.prediction_id, 2.0) is not None,
                         f"RecordOutcome once serving failed: {ledger.calls[-1]}",
                     )
+        findings.check(check_statuses, ledger)
         findings.raise_if_any(f"gateway output:\n{gw.output()}")
