@@ -168,6 +168,18 @@ class Clients:
         except grpc.aio.AioRpcError:
             return None
 
+    async def drained(self, timeout: float) -> apb.GatewayStatus | None:
+        """Poll GetStatus until prediction_log_queued is 0; that status, or the last one
+        seen when ``timeout`` seconds have passed (None if GetStatus never answered)."""
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            status = await self.status() or status
+            if status is not None and status.prediction_log_queued == 0:
+                break
+            await asyncio.sleep(0.1)
+        return status
+
     def _failed(self, method: str, exc: grpc.aio.AioRpcError, started: float, subject: str = ""):
         details = (exc.details() or "")[:300]
         self.ledger.record(

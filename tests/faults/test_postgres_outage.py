@@ -38,18 +38,6 @@ MEMORY_GROWTH = 100 * 1024 * 1024
 RECOVERY = 20.0  # seconds to drain the log and serve again once the database is back
 
 
-async def _wait_drained(clients: Clients, timeout: float):
-    """GetStatus once prediction_log_queued is 0, or the last status after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
-        status = await clients.status()
-        if status is not None and status.prediction_log_queued == 0:
-            return status
-        await asyncio.sleep(0.2)
-    return status
-
-
 async def _served_version(clients: Clients, row, want: str, timeout: float) -> str:
     """Predict until the answer comes from ``want`` (or ``timeout``); the last version seen."""
     deadline = time.monotonic() + timeout
@@ -100,7 +88,7 @@ async def test_postgres_down_predict_serves_writes_unavailable_then_all_recovers
             await asyncio.to_thread(pg.start)
             up_at = time.monotonic()
             await asyncio.sleep(0.5)  # load goes on across the recovery
-        drained = await _wait_drained(probe, RECOVERY)
+        drained = await probe.drained(RECOVERY)
         dropped = drained.prediction_log_dropped if drained else math.inf
 
         # Every call: expected codes; Predict always OK; writes during the outage

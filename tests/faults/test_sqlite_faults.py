@@ -67,17 +67,6 @@ async def exclusive_lock(path: Path) -> AsyncIterator[float]:
         await asyncio.wait_for(proc.wait(), 30)
 
 
-async def _wait_drained(clients: Clients, timeout: float):
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
-        status = await clients.status()
-        if status is not None and status.prediction_log_queued == 0:
-            return status
-        await asyncio.sleep(0.1)
-    return status
-
-
 def _writes(ledger: Ledger, started_after: float, ended_before: float = math.inf) -> list[Call]:
     return [
         c
@@ -106,7 +95,7 @@ async def _recovers(findings: Findings, clients: Clients, trained, production: s
             await clients.record_outcome(reply.prediction_id, 2.0) is not None,
             f"RecordOutcome after the fault ended failed: {clients.ledger.calls[-1]}",
         )
-    drained = await _wait_drained(clients, RECOVERY)
+    drained = await clients.drained(RECOVERY)
     findings.expect(
         drained is not None and drained.prediction_log_queued == 0,
         f"the prediction log was not written out {RECOVERY} s after the fault ended: {drained}",
@@ -191,7 +180,7 @@ async def test_disk_full_writes_fail_defined_predict_serves_then_recover(tmp_pat
         ):
             clients = Clients(channel, ledger)
             assert await clients.predict(trained.X[0]) is not None, f"{ledger.calls}"
-            await _wait_drained(clients, RECOVERY)
+            await clients.drained(RECOVERY)
             how = disk.fill(gw.pid)
             full_at = time.monotonic()
             load = Load(
