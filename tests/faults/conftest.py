@@ -2,7 +2,11 @@
 registry database (SQLite file or private-cluster database) seeded with two versions.
 
 ``GALGATE_FAULT_ITERATIONS`` (default 1, the CI amount) multiplies the repetitions of
-the scenarios that repeat (kills at random instants, crash points).
+the scenarios that repeat (kills at random instants, crash points);
+``GALGATE_FAULT_SEED`` replays the kill instants of a failed run (its messages name the
+seed). Run the suite alone with ``pytest -m faults tests/faults``; every test starts real
+``galgate serve`` processes on ports the OS picks, on a SQLite file or on a private
+PostgreSQL cluster (never the shared server, which must not be stopped).
 """
 
 from __future__ import annotations
