@@ -44,6 +44,9 @@ class Settings:
     max_batch_rows: int = 65_536
     offload_rows: int = 256
     grace_seconds: float = 5.0
+    # Seconds a stopping gateway keeps serving after health turns NOT_SERVING, so watchers
+    # hear of it before the listener closes and calls on their way are still answered.
+    shutdown_notice: float = 0.25
     # How often each gateway tails the registry's events table for changes made elsewhere.
     poll_interval: float = 0.25
     # Versions kept loaded after they stop serving, per model, for instant rollback.
@@ -89,9 +92,15 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.poll_interval <= 0 or self.monitor_interval <= 0 or self.grace_seconds < 0:
+        if (
+            self.poll_interval <= 0
+            or self.monitor_interval <= 0
+            or self.grace_seconds < 0
+            or self.shutdown_notice < 0
+        ):
             raise ConfigError(
-                "poll_interval and monitor_interval must be > 0 and grace_seconds >= 0"
+                "poll_interval and monitor_interval must be > 0, grace_seconds and "
+                "shutdown_notice >= 0"
             )
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key must be given together")

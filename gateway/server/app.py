@@ -161,8 +161,15 @@ class Gateway:
             await self.health.set(service, status)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, refuse new RPCs, let in-flight ones finish within `grace`."""
+        """Report NOT_SERVING, refuse new RPCs, let in-flight ones finish within `grace`.
+
+        Without an explicit ``grace`` (a SIGTERM), the gateway first keeps serving for
+        ``shutdown_notice`` seconds after health turns NOT_SERVING: health watchers hear
+        of it before the listener closes, and calls already on their way are answered.
+        """
         await self.health.enter_graceful_shutdown()
+        if grace is None and self.settings.shutdown_notice > 0:
+            await asyncio.sleep(self.settings.shutdown_notice)
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         # After server.stop: every Predict that was answered is in the queue by now.
         await self.predlog.stop()
