@@ -36,7 +36,14 @@ from registry.schema import (
     ModelVersionRow,
     utcnow,
 )
-from registry.values import is_finite_number, json_document
+from registry.values import (
+    MAX_LABEL_CHARS,
+    MAX_TEXT_CHARS,
+    check_audit,
+    check_text,
+    is_finite_number,
+    json_document,
+)
 
 #: Allocation strategies the gateway knows (gateway/routing/factory.py).
 STRATEGIES: tuple[str, ...] = ("random", "weighted", "epsilon_greedy", "thompson_sampling")
@@ -199,9 +206,8 @@ def spec_columns(spec: ExperimentSpec, *, now: datetime) -> dict[str, Any]:
         raise InvalidArgumentError(
             f"ExperimentSpec.auto_promote must be True or False, got {spec.auto_promote!r}"
         )
-    for field in ("name", "description"):
-        if not isinstance(getattr(spec, field), str):
-            raise InvalidArgumentError(f"ExperimentSpec.{field} must be a string")
+    check_text(spec.name, "ExperimentSpec.name", MAX_LABEL_CHARS)
+    check_text(spec.description, "ExperimentSpec.description", MAX_TEXT_CHARS)
     return {
         "strategy": strategy,
         "metric": metric,
@@ -369,6 +375,7 @@ async def _record(
     at: datetime,
 ) -> None:
     """Append the audit row and the event of a change (call last in the transaction)."""
+    check_audit(actor, reason)
     session.add(
         ExperimentTransitionRow(
             experiment_id=row.id,

@@ -19,6 +19,7 @@ from registry.lookups import model_row, production_row, version_row
 from registry.schema import ModelRow, ModelVersionRow, StageTransitionRow, utcnow
 from registry.specs import spec_columns
 from registry.store import Store
+from registry.values import check_audit
 
 _PRODUCTION_INDEX = "uq_model_versions_one_production"
 _VERSION_UNIQUE = "uq_model_versions_model_version"
@@ -61,6 +62,7 @@ async def _move(
     at: datetime,
 ) -> None:
     """Change a version's stage and append its audit row and event; flush."""
+    check_audit(actor, reason)
     from_stage = row.stage
     row.stage = to.value
     row.updated_at = at
@@ -148,6 +150,7 @@ class VersionStore(Store):
         columns = spec_columns(spec)
         sha256 = artifacts.sha256_hex(artifact)
 
+        check_audit(actor, reason)
         async with self._write() as session:
             at = utcnow()
             model = await _ensure_model(session, name, at)

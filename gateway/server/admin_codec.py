@@ -162,6 +162,8 @@ def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any
         metadata = json.loads(header.metadata_json) if header.metadata_json else {}
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"metadata_json is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInputError("metadata_json nests too deeply to be read") from None
     if not isinstance(metadata, dict):
         raise InvalidInputError("metadata_json must be a JSON object")
     unknown = sorted(set(metadata) - METADATA_KEYS)
@@ -182,7 +184,7 @@ def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any
         if metadata.get(key) is not None:
             try:
                 fields[key] = kind(metadata[key])
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise InvalidInputError(
                     f"metadata {brief(key)} must be {kind.__name__}, got {brief(metadata[key])}"
                 ) from None
@@ -199,7 +201,12 @@ def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any
 
 def experiment_spec(request: pb.CreateExperimentRequest) -> ExperimentSpec:
     """An ExperimentSpec from a CreateExperiment request, zero values meaning defaults."""
-    end_time = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
+    end_time = None
+    if request.HasField("end_time"):
+        try:
+            end_time = request.end_time.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidInputError(f"end_time is not a valid timestamp: {exc}") from None
     return ExperimentSpec(
         model=request.model,
         control_version=request.control_version,

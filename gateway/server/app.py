@@ -8,15 +8,15 @@ import logging
 from dataclasses import dataclass, field
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_health.v1 import health, health_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
-from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc, prediction_pb2, prediction_pb2_grpc
-from gateway._pb.inference import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
+from gateway._pb.galgate.v1 import admin_pb2, prediction_pb2
+from gateway._pb.inference import grpc_predict_v2_pb2
 from gateway.admission import Slots
 from gateway.config import Settings
-from gateway.errors import ListenError, QueueFullError
+from gateway.errors import InvalidInputError, ListenError, QueueFullError
 from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
@@ -29,6 +29,7 @@ from gateway.predlog import PredictionLog
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
 from gateway.server.batching import BatchPolicy
+from gateway.server.handlers import add_service
 from gateway.server.inference_servicer import InferenceServicer
 from gateway.server.prediction_servicer import PredictionServicer
 from registry.errors import RegistryError
@@ -197,6 +198,10 @@ class _BoundedHealth(health.aio.HealthServicer):
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
 
 
+def _service(module, name: str):
+    return module.DESCRIPTOR.services_by_name[name]
+
+
 class _BoundedReflection(ReflectionServicer):
     """The standard reflection service; its streams are held to a budget of their own."""
 
@@ -211,20 +216,8 @@ class _BoundedReflection(ReflectionServicer):
                     yield response
         except QueueFullError as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-
-
-class _GenericHandlersOnly:
-    """Passes a generated ``add_*_to_server`` call's generic handlers to the server and
-    drops its registered-method handlers (see build_server)."""
-
-    def __init__(self, server: grpc.aio.Server) -> None:
-        self._server = server
-
-    def add_generic_rpc_handlers(self, handlers) -> None:
-        self._server.add_generic_rpc_handlers(handlers)
-
-    def add_registered_method_handlers(self, service_name, method_handlers) -> None:
-        pass
+        except InvalidInputError as exc:  # an undecodable request message
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
 
 def access_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -309,35 +302,38 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         offload_rows=settings.offload_rows,
         max_response_bytes=settings.max_message_bytes,
     )
-    prediction_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(
-            pool, ids, log=predlog, outcomes=outcomes, policy=policy, outcome_slots=outcome_slots
-        ),
-        server,
-    )
     # Only PredictionService is a registered method set: grpc.aio keeps a pending
     # request task per registered method and waits on all of them for every call, so
     # the other services are served through generic handlers.
-    generic = _GenericHandlersOnly(server)
-    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(pool, log=predlog, ids=ids, policy=policy), generic
+    add_service(
+        server,
+        PredictionServicer(
+            pool, ids, log=predlog, outcomes=outcomes, policy=policy, outcome_slots=outcome_slots
+        ),
+        _service(prediction_pb2, "PredictionService"),
+        registered=True,
+    )
+    add_service(
+        server,
+        InferenceServicer(pool, log=predlog, ids=ids, policy=policy),
+        _service(grpc_predict_v2_pb2, "GRPCInferenceService"),
     )
     tracker = ExperimentTracker(registry)
-    admin_pb2_grpc.add_ModelAdminServicer_to_server(
-        AdminServicer(registry, pool, settings, tracker, predlog, slots=admin_slots), generic
+    add_service(
+        server,
+        AdminServicer(registry, pool, settings, tracker, predlog, slots=admin_slots),
+        _service(admin_pb2, "ModelAdmin"),
     )
     health_servicer = _BoundedHealth(watch_slots)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic)
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+    add_service(server, health_servicer, _service(health_pb2, "Health"), checks_requests=False)
+    add_service(
+        server,
         _BoundedReflection(
-            (
-                *SERVICES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
+            (*SERVICES, _service(health_pb2, "Health").full_name, reflection.SERVICE_NAME),
             reflection_slots,
         ),
-        generic,
+        _service(reflection_pb2, "ServerReflection"),
+        checks_requests=False,
     )
     try:
         if settings.tls_cert:

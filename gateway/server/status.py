@@ -27,6 +27,7 @@ from gateway.errors import (
     PredictionNotFoundError,
     QueueFullError,
 )
+from gateway.server.handlers import Undecodable
 from registry.errors import (
     ArtifactNotFoundError,
     ConflictError,
@@ -131,6 +132,8 @@ def _wrap_unary(method: Callable, slots: str | None) -> Callable:
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
+            if request.__class__ is Undecodable:
+                raise request.error()
             with _slots_of(self, slots):
                 return await method(self, request, context)
         except grpc.aio.AbortError:
@@ -146,6 +149,8 @@ def _wrap_stream(method: Callable, slots: str | None) -> Callable:
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
+            if request.__class__ is Undecodable:
+                raise request.error()
             with _slots_of(self, slots):
                 async for item in method(self, request, context):
                     yield item

@@ -241,3 +241,45 @@ def test_settings_refuse_a_malformed_metrics_address(value):
 
     with pytest.raises(ConfigError, match="metrics_listen must be HOST:PORT"):
         Settings(metrics_listen=value)
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [
+        ("/galgate.v1.PredictionService/Predict", "unary_unary"),
+        ("/galgate.v1.PredictionService/PredictStream", "stream_stream"),
+        ("/galgate.v1.PredictionService/RecordOutcome", "unary_unary"),
+        ("/galgate.v1.ModelAdmin/GetStatus", "unary_unary"),
+        ("/galgate.v1.ModelAdmin/RegisterModel", "stream_unary"),
+        ("/galgate.v1.ModelAdmin/WatchEvents", "unary_stream"),
+        ("/inference.GRPCInferenceService/ServerLive", "unary_unary"),
+        ("/inference.GRPCInferenceService/ModelInfer", "unary_unary"),
+        ("/grpc.health.v1.Health/Check", "unary_unary"),
+        ("/grpc.health.v1.Health/Watch", "unary_stream"),
+        ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "stream_stream"),
+    ],
+)
+async def test_undecodable_request_bytes_are_invalid_argument(gateway, channel, method, kind):
+    """A byte string no message parses from: INVALID_ARGUMENT, never UNKNOWN."""
+    call = getattr(channel, kind)(method, request_serializer=None, response_deserializer=None)
+    garbage = b"\x00"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        if kind.startswith("stream"):
+
+            async def requests():
+                yield garbage
+
+            response = call(requests(), timeout=5)
+        else:
+            response = call(garbage, timeout=5)
+        if kind.endswith("stream"):
+            async for _ in response:
+                pass
+        else:
+            await response
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert "not a valid" in err.value.details()
+    # The gateway goes on serving.
+    stub = prediction_pb2_grpc.PredictionServiceStub(channel)
+    features = pb.Features(values={f: 0.0 for f in FEATURES})
+    assert (await stub.Predict(pb.PredictRequest(model="clf", features=features))).rows == 1
