@@ -214,3 +214,20 @@ async def poison_and_check(
     if err is not None:
         h.fail("StopExperiment", [f"{err.code().name} {err.details()[:300]!r}"], mark)
     await check_results(h, experiment_id)
+
+
+def neighbour_ids(real: str, offset: int) -> list[str]:
+    """Forgeries of the id ``offset`` predictions after (or before) ``real``, for the id
+    formats ``<prefix>-<n>`` and ``<prefix>-<n>-<tag>`` (tag reused, and dropped)."""
+    parts = real.split("-")
+    numbered = [i for i, part in enumerate(parts) if part.isdigit()]
+    if not numbered:
+        return [real + "-1"]
+    i = numbered[-1]
+    n = int(parts[i]) + offset
+    head = "-".join(parts[:i])
+    tail = parts[i + 1 :]
+    forged = [f"{head}-{n}"]
+    if tail:
+        forged.append("-".join([head, str(n), *tail]))
+    return forged

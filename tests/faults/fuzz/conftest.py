@@ -39,13 +39,13 @@ from tests.faults.fuzz.models import NORMAL_ROW, Artifact, build_artifacts, popu
 
 
 def _bound_shrinking() -> None:
-    """Cap Hypothesis' shrinking at GALGATE_FUZZ_SHRINK_SECONDS (default 20 s) per failing
+    """Cap Hypothesis' shrinking at GALGATE_FUZZ_SHRINK_SECONDS (default 15 s) per failing
     test instead of its 300 s: an example here is a few gRPC calls, and a run with several
     failures must still end in minutes."""
     from hypothesis.internal.conjecture import engine
 
     if hasattr(engine, "MAX_SHRINKING_SECONDS"):
-        engine.MAX_SHRINKING_SECONDS = int(os.environ.get("GALGATE_FUZZ_SHRINK_SECONDS", "20"))
+        engine.MAX_SHRINKING_SECONDS = int(os.environ.get("GALGATE_FUZZ_SHRINK_SECONDS", "15"))
 
 
 _bound_shrinking()

@@ -1,5 +1,6 @@
-"""Fuzz galgate.v1.ModelAdmin's model calls: RegisterModel streams, ListModels, GetModel,
-PromoteModel, RollbackModel, ArchiveModel, GetHistory, WatchEvents and GetStatus.
+"""Fuzz galgate.v1.ModelAdmin's model-changing calls: RegisterModel streams, PromoteModel,
+RollbackModel and ArchiveModel, each followed by GetModel, GetHistory and WatchEvents of
+what it changed (the read calls' own fuzz is in test_admin_reads.py).
 
 Every call is authorised (admin token). Stage changes only touch a model made for the
 example (``Harness.victim``), and what an example wrote is read back within the same
@@ -21,7 +22,7 @@ from gateway._pb.galgate.v1 import admin_pb2 as apb
 from gateway.server.admin_codec import METADATA_KEYS
 from tests.faults.fuzz import onnx_models
 from tests.faults.fuzz import strategies as s
-from tests.faults.fuzz.harness import EXPECTED, Code, Harness, fuzz
+from tests.faults.fuzz.harness import Harness, fuzz
 from tests.faults.fuzz.models import FEATURES
 
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="module")]
@@ -207,7 +208,7 @@ async def assert_readable(h: Harness, name: str, after_event: int) -> None:
         h.fail("WatchEvents after a change", [f"{err.code().name} {err.details()[:200]!r}"], mark)
 
 
-@fuzz(40)
+@fuzz(30)
 @given(stream=register_streams())
 async def test_register_model_hostile_stream(harness, stream):
     h = harness
@@ -259,7 +260,7 @@ def stage_moves(draw: st.DrawFn, victim: str) -> list[tuple[str, object]]:
     return moves
 
 
-@fuzz(20)
+@fuzz(12)
 @given(data=st.data())
 async def test_stage_changes_hostile_requests(harness, data):
     h = harness
@@ -283,49 +284,4 @@ async def test_stage_changes_hostile_requests(harness, data):
             [f"production versions {production}, {model.production_version!r}"],
             mark,
         )
-    await h.assert_serving(since=start)
-
-
-@fuzz(60)
-@given(
-    kind=st.sampled_from(["model", "version", "history", "watch", "status", "list"]),
-    name=s.text_or("clf", "reg", "nope", ""),
-    version=s.text_or("", "1.0.0", "9.9.9"),
-    after_id=st.one_of(
-        st.integers(0, 50),
-        st.sampled_from([2**63 - 1, 2**63, s.UINT64_MAX]),
-        st.integers(0, s.UINT64_MAX),
-    ),
-)
-async def test_model_reads_hostile_requests(harness, kind, name, version, after_id):
-    h = harness
-    start = h.log.mark()
-    if kind == "model":
-        await h.unary(h.admin.GetModel, apb.GetModelRequest(name=name, version=version))
-    elif kind == "version":
-        await h.unary(h.admin.GetModel, apb.GetModelRequest(name=name, version=version or "1.0.0"))
-    elif kind == "history":
-        await h.unary(h.admin.GetHistory, apb.GetHistoryRequest(name=name))
-    elif kind == "watch":
-        await h.server_streaming(
-            h.admin.WatchEvents, apb.WatchEventsRequest(after_id=after_id, backlog_only=True)
-        )
-    elif kind == "status":
-        await h.unary(h.admin.GetStatus, apb.GetStatusRequest(), expected=())
-    else:
-        await h.unary(h.admin.ListModels, apb.ListModelsRequest(), expected=())
-    await h.assert_serving(since=start)
-
-
-@fuzz(5)
-@given(after_id=st.one_of(st.just(0), st.sampled_from([2**63 - 1, s.UINT64_MAX])))
-async def test_watch_events_following_ends_at_the_callers_deadline(harness, after_id):
-    h = harness
-    start = h.log.mark()
-    await h.server_streaming(
-        h.admin.WatchEvents,
-        apb.WatchEventsRequest(after_id=after_id),
-        timeout=0.3,
-        expected=EXPECTED | {Code.DEADLINE_EXCEEDED},
-    )
     await h.assert_serving(since=start)

@@ -64,7 +64,7 @@ def create_requests(draw: st.DrawFn, victim: str) -> apb.CreateExperimentRequest
     return request
 
 
-@fuzz(25)
+@fuzz(15)
 @given(data=st.data())
 async def test_create_experiment_hostile_spec_then_moves(harness, data):
     h = harness
@@ -143,7 +143,7 @@ outcome_values = st.one_of(
 )
 
 
-@fuzz(15)
+@fuzz(10)
 @given(
     metric=st.sampled_from(METRICS),
     strategy=st.sampled_from(STRATEGIES),

@@ -17,7 +17,7 @@ from tests.faults.fuzz.harness import fuzz
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="module")]
 
 
-@fuzz(100)
+@fuzz(80)
 @given(request=s.shown(s.infer_requests({k: v[:2] for k, v in MODELS.items()})))
 async def test_model_infer_hostile_request_is_refused_or_answered_sanely(harness, request):
     h = harness

@@ -21,6 +21,7 @@ from tests.faults.fuzz.checks import (
     MAX_STREAM_ERROR,
     end_experiment,
     infer_problems,
+    neighbour_ids,
     poison_and_check,
     response_problems,
 )
@@ -322,11 +323,10 @@ async def test_minimal_record_outcome_for_the_next_prediction_id(harness: Harnes
     request = ppb.PredictRequest(model="clf", features=ppb.Features(values=NORMAL_ROW))
     mine = (await h.predict.Predict(request)).prediction_id
     theirs = (await h.predict.Predict(request)).prediction_id
-    prefix, _, counter = mine.rpartition("-")
-    guess = f"{prefix}-{int(counter) + 1}" if counter.isdigit() else mine + "-next"
-    mark = h.log.mark()
-    _, err = await h.unary(
-        h.predict.RecordOutcome, ppb.RecordOutcomeRequest(prediction_id=guess, value=1.0)
-    )
-    if err is None:
-        h.fail("RecordOutcome", [f"scored {guess!r} (ids {mine!r}, {theirs!r})"], mark)
+    for guess in neighbour_ids(mine, 1):
+        mark = h.log.mark()
+        _, err = await h.unary(
+            h.predict.RecordOutcome, ppb.RecordOutcomeRequest(prediction_id=guess, value=1.0)
+        )
+        if err is None:
+            h.fail("RecordOutcome", [f"scored {guess!r} (ids {mine!r}, {theirs!r})"], mark)
