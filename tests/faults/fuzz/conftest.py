@@ -23,7 +23,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -38,17 +38,24 @@ from tests.faults.fuzz.harness import Harness, ServerLog
 from tests.faults.fuzz.models import NORMAL_ROW, Artifact, build_artifacts, populate
 
 
-def _bound_shrinking() -> None:
+@pytest.fixture(autouse=True)
+def _bounded_shrinking() -> Iterator[None]:
     """Cap Hypothesis' shrinking at GALGATE_FUZZ_SHRINK_SECONDS (default 15 s) per failing
-    test instead of its 300 s: an example here is a few gRPC calls, and a run with several
-    failures must still end in minutes."""
+    fuzz test instead of its 300 s: an example here is a few gRPC calls, and a run with
+    several failures must still end in minutes. Only this directory's tests are affected."""
     from hypothesis.internal.conjecture import engine
 
-    if hasattr(engine, "MAX_SHRINKING_SECONDS"):
-        engine.MAX_SHRINKING_SECONDS = int(os.environ.get("GALGATE_FUZZ_SHRINK_SECONDS", "15"))
+    if not hasattr(engine, "MAX_SHRINKING_SECONDS"):
+        yield
+        return
+    saved = engine.MAX_SHRINKING_SECONDS
+    engine.MAX_SHRINKING_SECONDS = int(os.environ.get("GALGATE_FUZZ_SHRINK_SECONDS", "15"))
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved
 
 
-_bound_shrinking()
 # ``pytest tests/faults/fuzz --hypothesis-profile=fuzz-fast``: no shrinking, for a quick
 # look (failures are reported as found, not minimised).
 settings.register_profile(
@@ -115,12 +122,4 @@ async def serving(
 async def harness(tmp_path_factory, artifacts) -> AsyncIterator[Harness]:
     """The module's gateway, serving every model of models.py."""
     async with serving(tmp_path_factory.mktemp("fuzz") / "galgate.db", artifacts) as h:
-        yield h
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def fresh_harness(tmp_path, artifacts) -> AsyncIterator[Harness]:
-    """A gateway of the test's own (clf, reg and victim only), for tests whose writes
-    would spoil the module's gateway for the tests after them."""
-    async with serving(tmp_path / "galgate.db", artifacts, ("clf", "reg", "victim")) as h:
         yield h
