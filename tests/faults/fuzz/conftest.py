@@ -7,8 +7,9 @@ Models (all in production unless said otherwise; see models.py):
 - ``reg`` GradientBoostingRegressor (1.0.0); 1.0.1 Ridge in staging
 - ``direction`` LogisticRegression with classes -1 / 0 / 1
 - ``xgb`` XGBClassifier (binary), ``lgbm`` LGBMRegressor
-- ``echo-idx`` / ``echo-int`` / ``echo-str``: hostile 3-class graphs whose label output is
-  ``int64(x[:, 0])`` (labels 0..2, -1/0/1 and strings)
+- ``echo-idx`` / ``echo-int`` / ``echo-str``: hostile 3-class graphs (labels 0..2, -1/0/1
+  and strings) that pass the load probe but answer any label the caller asks for past a
+  trigger value of the first feature (``onnx_models.trigger_value``)
 - ``victim``: a linear regressor; tests that change stages or run experiments make a fresh
   copy per example (``models.add_victim``), so no example sees another's state.
 
@@ -31,6 +32,7 @@ import pytest
 import pytest_asyncio
 from hypothesis import Phase, settings
 
+from gateway._pb.inference import grpc_predict_v2_pb2 as ipb
 from gateway.config import Settings
 from gateway.server.app import build_server
 from registry.repository import Registry
@@ -111,6 +113,13 @@ async def serving(
                 except AssertionError:
                     await asyncio.sleep(0.05)
             await h.assert_serving()
+            unready = [
+                name
+                for name in chosen
+                if not (await h.infer.ModelReady(ipb.ModelReadyRequest(name=name))).ready
+            ]
+            if unready:  # a fuzz test of a model that is not served would pass vacuously
+                raise RuntimeError(f"models not served: {unready}\n{log.since(0)}")
             yield h
     finally:
         await gateway.stop(grace=0)

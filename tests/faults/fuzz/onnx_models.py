@@ -3,6 +3,8 @@ classifiers whose label output the caller controls through its inputs."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -48,22 +50,47 @@ def linear_regressor(width: int, *, input_name: str = "input", doc: str = "") ->
 
 
 ECHO_FEATURES = ("label_in", "p1", "p2")
+# Inputs with |x0| above this make the echo classifier answer label x0 -/+ TRIGGER; below
+# it the label is 0. The gateway's load probe (zeros, ones, noise up to a scale of 1000)
+# never reaches it: a backdoor that only a hostile caller knows how to open.
+TRIGGER = 100_000.0
+
+
+def trigger_value(label: float) -> float:
+    """The first feature that makes an echo classifier answer ``label`` (0 for 0).
+
+    >>> trigger_value(3.0), trigger_value(-1.0), trigger_value(0.0)
+    (100003.0, -100001.0, 0.0)
+    """
+    if label == 0:
+        return 0.0
+    return math.copysign(TRIGGER + abs(label), label)
 
 
 def echo_classifier(class_labels: tuple[int | str, ...] | None = None) -> bytes:
-    """A 3-class "classifier" whose label output is ``int64(x[:, 0])`` and whose
-    probability output is ``x`` itself: a hostile model that answers whatever label the
-    caller asks for.
+    """A 3-class "classifier" that passes the gateway's load probe (label 0) but, past
+    the trigger, answers ``int64(x0 - TRIGGER * sign(x0))`` as its label, and always ``x``
+    itself as its probabilities: a hostile model answering whatever label the caller asks.
 
     Args:
         class_labels: None for the inferred signature (labels 0..2, identity mapping);
             otherwise the class labels embedded as the model's galgate signature (ints
             other than 0..2 or strings).
     """
-    index = numpy_helper.from_array(np.array(0, dtype=np.int64), "zero")
+    constants = [
+        numpy_helper.from_array(np.array(0, dtype=np.int64), "zero"),
+        numpy_helper.from_array(np.array(TRIGGER, dtype=np.float32), "trigger"),
+        numpy_helper.from_array(np.zeros(1, dtype=np.int64), "no_label"),
+    ]
     nodes = [
         helper.make_node("Gather", ["input", "zero"], ["first"], axis=1),
-        helper.make_node("Cast", ["first"], ["label"], to=TensorProto.INT64),
+        helper.make_node("Abs", ["first"], ["size"]),
+        helper.make_node("Greater", ["size", "trigger"], ["open"]),
+        helper.make_node("Sign", ["first"], ["sign"]),
+        helper.make_node("Mul", ["sign", "trigger"], ["offset"]),
+        helper.make_node("Sub", ["first", "offset"], ["asked"]),
+        helper.make_node("Cast", ["asked"], ["asked_label"], to=TensorProto.INT64),
+        helper.make_node("Where", ["open", "asked_label", "no_label"], ["label"]),
         helper.make_node("Identity", ["input"], ["probabilities"]),
     ]
     outputs = [
@@ -75,7 +102,7 @@ def echo_classifier(class_labels: tuple[int | str, ...] | None = None) -> bytes:
         "echo",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3])],
         outputs,
-        initializer=[index],
+        initializer=constants,
     )
     signature = None
     if class_labels is not None:

@@ -13,6 +13,7 @@ from tests.faults.fuzz import strategies as s
 from tests.faults.fuzz.checks import INFER_MODELS as MODELS
 from tests.faults.fuzz.checks import infer
 from tests.faults.fuzz.harness import fuzz
+from tests.faults.fuzz.onnx_models import trigger_value
 
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="module")]
 
@@ -37,7 +38,8 @@ def valid_shaped_requests(draw: st.DrawFn) -> ipb.ModelInferRequest:
         labels = st.sampled_from([-1.0, 3.0, 7.0, 2.0**62, -(2.0**63), s.F32_MAX, 0.0, 1.0])
         values = []
         for _ in range(rows):
-            values += [draw(labels), *draw(st.lists(s.feature_values, min_size=2, max_size=2))]
+            rest = draw(st.lists(s.feature_values, min_size=2, max_size=2))
+            values += [trigger_value(draw(labels)), *rest]
     else:
         values = draw(st.lists(s.feature_values, min_size=rows * width, max_size=rows * width))
     shape = draw(st.sampled_from([[rows, width], [width] if rows == 1 else [rows, width]]))

@@ -27,6 +27,7 @@ from tests.faults.fuzz.checks import (
 )
 from tests.faults.fuzz.harness import CALL_TIMEOUT, Harness
 from tests.faults.fuzz.models import FEATURES, NORMAL_ROW
+from tests.faults.fuzz.onnx_models import trigger_value
 from tests.faults.fuzz.strategies import describe
 
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="module")]
@@ -43,6 +44,11 @@ def _infer(model: str = "clf", **tensor) -> ipb.ModelInferRequest:
 
 def _contents(*values: float) -> ipb.InferTensorContents:
     return ipb.InferTensorContents(fp32_contents=values)
+
+
+def _asking(model: str, label: float) -> ppb.PredictRequest:
+    """One row that makes an echo classifier answer ``label``."""
+    return _row(model, [trigger_value(label), 0.2, 0.2])
 
 
 def _row(model: str, values: list[float]) -> ppb.PredictRequest:
@@ -128,20 +134,18 @@ UNARY = {
         ),
     ),
     # A (hostile) graph answers a label that is not one of its classes.
-    "predict-label-past-the-classes": ("predict", "Predict", _row("echo-idx", [3.0, 0.2, 0.2])),
-    "predict-label-negative": ("predict", "Predict", _row("echo-idx", [-1.0, 0.2, 0.2])),
-    "predict-int-label-unknown": ("predict", "Predict", _row("echo-int", [5.0, 0.2, 0.2])),
+    "predict-label-past-the-classes": ("predict", "Predict", _asking("echo-idx", 3.0)),
+    "predict-label-negative": ("predict", "Predict", _asking("echo-idx", -1.0)),
+    "predict-int-label-unknown": ("predict", "Predict", _asking("echo-int", 5.0)),
     "infer-label-past-the-classes": (
         "infer",
         "ModelInfer",
-        _infer("echo-idx", shape=[1, 3], contents=_contents(3.0, 0.0, 0.0)),
+        _infer("echo-idx", shape=[1, 3], contents=_contents(trigger_value(3.0), 0.0, 0.0)),
     ),
     "infer-string-label-negative": (
         "infer",
         "ModelInfer",
-        _infer(
-            "echo-str", shape=[1, 3], contents=ipb.InferTensorContents(fp32_contents=[-1, 0, 0])
-        ),
+        _infer("echo-str", shape=[1, 3], contents=_contents(trigger_value(-1.0), 0.0, 0.0)),
     ),
     # Finite float32 inputs that a linear classifier turns into NaN probabilities.
     "predict-float32-max-features": (

@@ -21,7 +21,7 @@ from tests.faults.fuzz.checks import (
 )
 from tests.faults.fuzz.harness import Code, Harness, fuzz
 from tests.faults.fuzz.models import FEATURES, NORMAL_ROW
-from tests.faults.fuzz.onnx_models import ECHO_FEATURES
+from tests.faults.fuzz.onnx_models import ECHO_FEATURES, trigger_value
 
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="module")]
 
@@ -76,7 +76,7 @@ async def test_predict_classifier_label_outside_its_classes_never_escapes(
     the caller an index outside ``class_labels``, nor crash the call."""
     h = harness
     start = h.log.mark()
-    values = [label, 0.25, 0.25] * rows
+    values = [trigger_value(label), 0.25, 0.25] * rows
     request = ppb.PredictRequest(model=model, tensor=ppb.FloatTensor(rows=rows, values=values))
     await predict(h, request)
     await h.assert_serving(since=start)
