@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
@@ -28,6 +27,7 @@ from gateway._pb.galgate.v1 import admin_pb2_grpc, prediction_pb2_grpc
 from gateway._pb.galgate.v1 import prediction_pb2 as ppb
 from gateway._pb.inference import grpc_predict_v2_pb2_grpc
 from gateway.server.app import Gateway
+from tests.faults.conftest import iterations
 from tests.faults.fuzz.strategies import describe
 
 Code = grpc.StatusCode
@@ -57,16 +57,9 @@ _OVERSIZED_MESSAGE = re.compile(r"larger than max", re.IGNORECASE)
 _CLIENT_WRITE_FAILED = "Internal error from Core"
 
 
-def iterations() -> int:
-    """GALGATE_FAULT_ITERATIONS (default 1): how many times the default examples to run."""
-    try:
-        return max(1, int(os.environ.get("GALGATE_FAULT_ITERATIONS", "1")))
-    except ValueError:
-        return 1
-
-
 def fuzz(examples: int) -> settings:
-    """Hypothesis settings for one fuzz test: ``examples`` x GALGATE_FAULT_ITERATIONS."""
+    """Hypothesis settings for one fuzz test: ``examples`` x GALGATE_FAULT_ITERATIONS (read
+    as the rest of the fault suite reads it: tests.faults.conftest.iterations)."""
     return settings(
         max_examples=examples * iterations(),
         deadline=None,
