@@ -503,3 +503,22 @@ async def test_create_experiment_auto_promote_needs_a_staging_treatment(registry
         await registry.create_experiment(spec, actor="test")
     plain = make_experiment_spec("m", control.version, treatment.version, auto_promote=False)
     assert (await registry.create_experiment(plain, actor="test")).spec.auto_promote is False
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [("name", "n" * 257, "ExperimentSpec.name has 257"), ("description", "d" * 4097, "4097")],
+)
+async def test_create_experiment_text_is_bounded(registry, field, value, expected):
+    control, treatment = await experiment_pair(registry)
+    spec = make_experiment_spec("m", control.version, treatment.version, **{field: value})
+    with pytest.raises(InvalidArgumentError, match=expected):
+        await registry.create_experiment(spec, actor="test")
+    experiment = await registry.create_experiment(
+        make_experiment_spec("m", control.version, treatment.version), actor="test"
+    )
+    with pytest.raises(InvalidArgumentError, match="reason has 4097"):
+        await registry.transition_experiment(
+            experiment.id, ExperimentState.PAUSED, actor="t", reason="r" * 4097
+        )
+    assert (await registry.get_experiment(experiment.id)).state is ExperimentState.RUNNING

@@ -178,11 +178,22 @@ async def test_register_version_bad_spec_or_artifact_raises_invalid_argument(
         await registry.register_version(
             "m", make_spec(metrics={"loss": float("nan")}), fake_artifact()
         )
-    with pytest.raises(InvalidArgumentError, match="JSON"):
+    with pytest.raises(InvalidArgumentError, match="tag 'x' must be a string"):
         await registry.register_version("m", make_spec(tags={"x": object()}), fake_artifact())
+    with pytest.raises(InvalidArgumentError, match="JSON"):
+        await registry.register_version(
+            "m", make_spec(hyperparameters={"x": object()}), fake_artifact()
+        )
     with pytest.raises(InvalidArgumentError, match="non-empty"):
         await registry.register_version("m", make_spec(), b"")
     assert await registry.list_models() == []
+
+
+def _nested(levels: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
 
 
 @pytest.mark.parametrize(
@@ -195,6 +206,21 @@ async def test_register_version_bad_spec_or_artifact_raises_invalid_argument(
         ({"training_duration_seconds": float("inf")}, "training_duration_seconds must be a finite"),
         ({"training_duration_seconds": "12s"}, "training_duration_seconds must be a finite"),
         ({"signature": {"x": float("nan")}}, "VersionSpec.signature must be JSON-serializable"),
+        ({"training_samples": -1}, "training_samples must be an integer from 0"),
+        ({"training_samples": 10**30}, "training_samples must be an integer from 0"),
+        ({"metrics": {"accuracy": "high"}}, "VersionSpec.metrics must map names to finite"),
+        ({"metrics": {"accuracy": None}}, "VersionSpec.metrics must map names to finite"),
+        ({"feature_importance": {"f0": [1, 2]}}, "feature_importance must map names to finite"),
+        ({"description": "d" * 4097}, "description has 4097 characters; at most 4096"),
+        ({"target": "t" * 257}, "VersionSpec.target has 257 characters"),
+        ({"tags": {f"k{i}": "v" for i in range(65)}}, "65 tags; at most 64"),
+        ({"hyperparameters": {"blob": "h" * 70_000}}, "at most 65536 are allowed"),
+        ({"hyperparameters": _nested(40)}, "nests deeper than 32 levels"),
+        ({"hyperparameters": _nested(5000)}, "nests deeper than 32 levels"),
+        (
+            {"trained_at": datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-14)))},
+            "trained_at .* is out of range",
+        ),
     ],
     ids=[
         "empty-type",
@@ -204,6 +230,18 @@ async def test_register_version_bad_spec_or_artifact_raises_invalid_argument(
         "inf-duration",
         "str-duration",
         "nan-signature",
+        "negative-samples",
+        "huge-samples",
+        "text-metric",
+        "null-metric",
+        "list-importance",
+        "long-description",
+        "long-target",
+        "many-tags",
+        "big-document",
+        "deep-document",
+        "very-deep-document",
+        "date-beyond-utc",
     ],
 )
 async def test_register_version_bad_spec_field_raises_invalid_argument_naming_it(
@@ -295,3 +333,20 @@ async def test_load_profile_returns_stored_bytes_or_none(registry: Registry) -> 
     assert await registry.load_profile("m", with_profile.version) == b"\x00profile\xff"
     assert await registry.load_profile("m", without.version) is None
     assert without.has_profile is False
+
+
+async def test_audit_text_is_bounded_on_every_change(registry: Registry) -> None:
+    mv = await registry.register_version("m", make_spec(), fake_artifact())
+    long_reason, long_actor = "r" * 4097, "a" * 257
+    for call in (
+        lambda: registry.register_version("m", make_spec(), fake_artifact(), reason=long_reason),
+        lambda: registry.register_version("m", make_spec(), fake_artifact(), actor=long_actor),
+        lambda: registry.transition("m", mv.version, "staging", reason=long_reason),
+        lambda: registry.archive("m", mv.version, actor=long_actor),
+    ):
+        with pytest.raises(InvalidArgumentError, match="characters; at most"):
+            await call()
+    # Nothing of the refused changes was written.
+    assert [v.version for v in (await registry.get_model("m")).versions] == [mv.version]
+    assert (await registry.get_version("m", mv.version)).stage.value == "development"
+    assert len(await registry.history("m")) == 1
