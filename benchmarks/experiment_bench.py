@@ -520,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and calls: a smoke run")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json-out", default=None, help="also write the JSON report here")
     parser.add_argument("--no-postgres", action="store_true", help="writer-only on SQLite only")
     parser.add_argument("--pg-admin-dsn", default=PG_ADMIN_DSN)
     parser.add_argument("--rounds", type=int, default=None, help="default 7 (2 with --quick)")
@@ -540,8 +541,11 @@ def main(argv: list[str] | None = None) -> int:
     args.warmup = args.warmup if args.warmup is not None else (50 if args.quick else 200)
     args.writer_batches = args.writer_batches or (4 if args.quick else 40)
     result = run(args)
+    description = bench_model_description(args)
     report = report_json if args.json else report_text
-    print(report(args, result, bench_model_description(args)))
+    print(report(args, result, description))
+    if args.json_out:
+        Path(args.json_out).write_text(report_json(args, result, description))
     return 0
 
 

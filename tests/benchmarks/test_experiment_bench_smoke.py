@@ -21,16 +21,19 @@ TINY = ["--quick", "--rounds", "1", "--calls", "150", "--warmup", "10", "--trees
 TINY += ["--features", "8", "--outcome-batch", "10", "--writer-batches", "2"]
 
 
-def _bench(*extra: str) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "benchmarks.experiment_bench", *TINY, *extra]
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """One tiny run: its text tables and its JSON report (--json-out)."""
+    path = tmp_path_factory.mktemp("bench") / "report.json"
+    argv = [sys.executable, "-m", "benchmarks.experiment_bench", *TINY, "--json-out", str(path)]
     run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=50)
     assert run.returncode == 0, run.stderr[-3000:]
-    return run
+    return run.stdout, json.loads(path.read_text())
 
 
 @pytest.mark.timeout(60)
-def test_experiment_bench_quick_json_reports_ratios_and_no_drops() -> None:
-    doc = json.loads(_bench("--json").stdout)
+def test_experiment_bench_quick_json_reports_ratios_and_no_drops(bench) -> None:
+    doc = bench[1]
 
     for kind in ("ratios", "paired_ratios"):
         assert set(doc[kind]) == {s.name for s in SCENARIOS[1:]}
@@ -54,12 +57,11 @@ def test_experiment_bench_quick_json_reports_ratios_and_no_drops() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_experiment_bench_quick_text_prints_ratios_and_verdicts() -> None:
-    out = _bench("--no-postgres").stdout
+def test_experiment_bench_quick_text_prints_ratios_and_verdicts(bench) -> None:
+    out = bench[0]
 
     ratio_table = out.split("vs production only", 1)[1].split("\n\n", 1)[0]
     for scenario in SCENARIOS[1:]:
         [line] = [x for x in ratio_table.splitlines() if x.startswith(scenario.label)]
         assert line.count("x") == 6
     assert "PASS  prediction log rows dropped at peak Predict rate: 0 rows" in out
-    assert "postgresql" not in out

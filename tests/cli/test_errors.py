@@ -160,3 +160,33 @@ def test_cli_output_into_a_closed_pipe_ends_quietly_with_141(sqlite_url: str) ->
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 141
     assert stderr == ""
+
+
+def test_serve_never_prints_the_database_password(tmp_path):
+    """The registry is down: the gateway listens, says so, and masks the password."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]  # nothing listens here once closed
+    url = f"postgresql+asyncpg://ops:s3cretPW@127.0.0.1:{dead_port}/galgate"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--db", url, "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert "serving on 127.0.0.1:" in first, first
+        time.sleep(1.5)  # at least one retry is logged
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    output = first + rest
+    assert proc.returncode == 0, output
+    assert "s3cretPW" not in output
+    assert f"ops:***@127.0.0.1:{dead_port}/galgate" in output
+    assert "registry not reachable yet" in output

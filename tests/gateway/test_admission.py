@@ -157,3 +157,28 @@ async def test_a_slow_model_neither_stalls_others_nor_logs_past_deadline_answers
         assert [row[0] for row in logged].count("slow") == 1  # only the answer that was sent
     finally:
         await gw.stop(grace=0)
+
+
+@pytest.mark.timeout(60)
+async def test_calls_beyond_the_servers_total_are_shed_resource_exhausted(served, trained):
+    data, signature = slow_regressor(FEATURES, iterations=50_000)
+    spec = VersionSpec(model_type="slow", features=FEATURES, signature=signature.to_dict())
+    mv = await served.register_version("slow", spec, data, actor="test")
+    await served.transition("slow", mv.version, Stage.STAGING, actor="test")
+    await served.transition("slow", mv.version, Stage.PRODUCTION, actor="test")
+    gw = await _serve(
+        served, max_concurrent_rpcs=2, max_concurrent_outcomes=1, max_concurrent_admin=1
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.port}") as channel:
+            stub = prediction_pb2_grpc.PredictionServiceStub(channel)
+            calls = [stub.Predict(_tensor("slow", trained.X[:1]), timeout=30) for _ in range(80)]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+        codes = [
+            r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
+        ]
+        assert set(codes) == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+        # Every shed call was refused at once; what was admitted was answered.
+        assert codes.count(grpc.StatusCode.OK) >= 2
+    finally:
+        await gw.stop(grace=0)
