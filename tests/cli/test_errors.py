@@ -179,13 +179,16 @@ def test_serve_never_prints_the_database_password(tmp_path):
         text=True,
     )
     try:
-        first = proc.stdout.readline()
-        assert "serving on 127.0.0.1:" in first, first
+        first = ""
+        while "serving on 127.0.0.1:" not in first:
+            line = proc.stdout.readline()
+            assert line, first
+            first += line
         time.sleep(1.5)  # at least one retry is logged
     finally:
         proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=60)
-    output = first + rest
+        proc.wait(timeout=60)
+    output = first + proc.stdout.read()  # what readline() buffered is read here too
     assert proc.returncode == 0, output
     assert "s3cretPW" not in output
     assert f"ops:***@127.0.0.1:{dead_port}/galgate" in output
