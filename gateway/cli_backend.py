@@ -191,7 +191,7 @@ class LocalBackend:
             return Results.from_dict(dict(experiment.final_results))
         # A fresh tracker: its always-valid p-value is this look's, not the running
         # minimum a gateway keeps across its looks (which can only be smaller).
-        return (await ExperimentTracker(self._registry).look(experiment)).results
+        return (await ExperimentTracker(self._registry).look(experiment, record=False)).results
 
     async def move_experiment(
         self, experiment_id: int, to: ExperimentState, *, actor: str, reason: str

@@ -120,15 +120,17 @@ def render_experiment_report(report: ExperimentReport) -> str:
     verdict: list[tuple[str, object]] = [
         (
             "difference",
-            f"{number(r.difference)} (treatment - control), "
+            f"{number(r.difference)} (treatment - control), fixed-horizon "
             + _interval(r.ci_low, r.ci_high, spec.confidence),
         ),
-        ("welch p", f"{number(r.p_value)} (fixed horizon: valid for a single look)"),
         (
-            "always-valid p",
-            f"{number(r.sequential_p_value)} (sequential test, "
-            f"{'decisive' if r.sequential_decisive else 'not decisive'})",
+            "always-valid",
+            f"{_interval(r.cs_low, r.cs_high, spec.confidence)}, p {number(r.sequential_p_value)} "
+            f"(sequential test over {r.looks} looks, "
+            f"{'decisive' if r.sequential_decisive else 'not decisive'}"
+            f"{'; loss beyond max loss' if r.loss_exceeded else ''}): what decides",
         ),
+        ("welch p", f"{number(r.p_value)} (fixed horizon: valid for a single look only)"),
         ("effect size", f"{number(r.effect_size)} (Cohen's d)"),
         (
             "required",

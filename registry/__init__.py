@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from registry.entities import (
     ArmAggregate,
+    ArmMoments,
     DesiredState,
     Event,
     Experiment,
+    ExperimentLook,
     ExperimentRoute,
     ExperimentSpec,
     ExperimentState,
@@ -44,6 +46,7 @@ from registry.schema import SCHEMA_VERSION
 __all__ = [
     "SCHEMA_VERSION",
     "ArmAggregate",
+    "ArmMoments",
     "ArtifactNotFoundError",
     "ConflictError",
     "CorruptArtifactError",
@@ -51,6 +54,7 @@ __all__ = [
     "Event",
     "Experiment",
     "ExperimentConflictError",
+    "ExperimentLook",
     "ExperimentNotFoundError",
     "ExperimentPreconditionError",
     "ExperimentRoute",

@@ -219,13 +219,45 @@ class OutcomeRecord:
 
 @dataclass(frozen=True, slots=True)
 class ArmAggregate:
-    """Sufficient statistics of one arm's metric values, summed in the database."""
+    """Sufficient statistics of one arm's metric values, computed in the database.
+
+    ``m2``..``m4`` are central sums Σ(x − mean)^k, exact to rounding whatever the
+    values' offset (computed around a shift near the mean, never from raw Σx²).
+    """
 
     arm: str
     predictions: int
     outcomes: int
-    total: float  # sum of metric values
-    total_sq: float  # sum of squared metric values
+    mean: float = 0.0
+    m2: float = 0.0
+    m3: float = 0.0
+    m4: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ArmMoments:
+    """One arm's count, mean and central sums Σ(x − mean)^k, k = 2..4, at one look."""
+
+    n: int
+    mean: float
+    m2: float
+    m3: float
+    m4: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentLook:
+    """One stored look at a running experiment: both arms' moments, in look order.
+
+    The monitor's sequential decisions are a function of the stored looks, so any
+    process (or a person) can replay them and get the same results.
+    """
+
+    id: int
+    experiment_id: int
+    at: datetime
+    control: ArmMoments
+    treatment: ArmMoments
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.db import insert_ignoring
@@ -17,9 +17,9 @@ from registry.schema import OutcomeRow, PredictionRow, as_utc
 from registry.values import is_finite_number
 
 MAX_ID_LENGTH = 64
-# Outcome and metric values beyond this are refused: squares of them summed over any
-# number of rows a database can hold stay finite, so per-arm sums never overflow.
-MAX_OUTCOME_MAGNITUDE = 1e100
+# Outcome and metric values beyond this are refused: fourth powers of them summed over
+# any number of rows a database can hold stay finite, so per-arm moments never overflow.
+MAX_OUTCOME_MAGNITUDE = 1e60
 MAX_ARM_LENGTH = 16
 # Ids per IN (...) lookup: well under SQLite's and asyncpg's bound-parameter limits.
 _LOOKUP_CHUNK = 1000
@@ -273,13 +273,16 @@ async def get_outcome(session: AsyncSession, prediction_id: str) -> OutcomeRecor
 
 
 async def arm_aggregates(session: AsyncSession, experiment_id: int) -> dict[str, ArmAggregate]:
-    """Sum each arm's logged predictions and metric values of one experiment in SQL.
+    """Each arm's logged predictions and the central moments of its metric values.
 
-    ``predictions`` counts logged prediction records (requests) of the arm; ``outcomes``,
-    ``total`` and ``total_sq`` cover the outcomes whose ``metric_value`` is not NULL.
+    ``predictions`` counts logged prediction records (requests) of the arm; ``outcomes``
+    and the moments cover the outcomes whose ``metric_value`` is not NULL. The moments
+    come from two passes in SQL: the mean a, then Σ(x − a)^k for k = 1..4, turned into
+    central sums around the exact mean. Sums of raw squares would lose the variance at
+    large offsets (prices, PnL in account units); these stay exact to rounding.
 
     Args:
-        session: a session inside a read transaction (one snapshot for both sums).
+        session: a session inside a read transaction (one snapshot for every pass).
         experiment_id: the experiment.
 
     Returns:
@@ -297,21 +300,51 @@ async def arm_aggregates(session: AsyncSession, experiment_id: int) -> dict[str,
     ):
         counts[arm] = int(n)
     metric = OutcomeRow.metric_value
-    sums: dict[str, tuple[int, float, float]] = {}
-    for arm, n, total, total_sq in await session.execute(
-        select(OutcomeRow.arm, func.count(metric), func.sum(metric), func.sum(metric * metric))
-        .where(OutcomeRow.experiment_id == experiment_id, metric.is_not(None))
+    counted = (OutcomeRow.experiment_id == experiment_id, metric.is_not(None))
+    shifts: dict[str, tuple[int, float]] = {}
+    for arm, n, avg in await session.execute(
+        select(OutcomeRow.arm, func.count(metric), func.avg(metric))
+        .where(*counted)
         .group_by(OutcomeRow.arm)
     ):
-        sums[arm] = (int(n), float(total or 0.0), float(total_sq or 0.0))
+        shifts[arm] = (int(n), float(avg or 0.0))
+    sums: dict[str, tuple[float, float, float, float]] = {}
+    if shifts:
+        shift = case(
+            *((OutcomeRow.arm == arm, literal(a)) for arm, (_, a) in shifts.items()),
+            else_=literal(0.0),
+        )
+        d = metric - shift
+        for arm, s1, s2, s3, s4 in await session.execute(
+            select(
+                OutcomeRow.arm,
+                func.sum(d),
+                func.sum(d * d),
+                func.sum(d * d * d),
+                func.sum(d * d * d * d),
+            )
+            .where(*counted)
+            .group_by(OutcomeRow.arm)
+        ):
+            sums[arm] = (float(s1 or 0.0), float(s2 or 0.0), float(s3 or 0.0), float(s4 or 0.0))
     result: dict[str, ArmAggregate] = {}
     for arm in ARMS:
-        n, total, total_sq = sums.get(arm, (0, 0.0, 0.0))
+        n, a = shifts.get(arm, (0, 0.0))
+        if n == 0:
+            result[arm] = ArmAggregate(arm=arm, predictions=counts.get(arm, 0), outcomes=0)
+            continue
+        s1, s2, s3, s4 = sums[arm]
+        e = s1 / n  # the exact mean is a + e
+        m2 = s2 - n * e * e
+        m3 = s3 - 3.0 * e * s2 + 2.0 * n * e**3
+        m4 = s4 - 4.0 * e * s3 + 6.0 * e * e * s2 - 3.0 * n * e**4
         result[arm] = ArmAggregate(
             arm=arm,
             predictions=counts.get(arm, 0),
             outcomes=n,
-            total=total,
-            total_sq=total_sq,
+            mean=a + e,
+            m2=max(m2, 0.0),
+            m3=m3,
+            m4=max(m4, 0.0),
         )
     return result

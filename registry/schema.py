@@ -26,8 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
 from registry.entities import (
+    ArmMoments,
     Event,
     Experiment,
+    ExperimentLook,
     ExperimentSpec,
     ExperimentState,
     ExperimentTransition,
@@ -41,6 +43,7 @@ from registry.entities import (
 )
 
 #: Bump when the tables change; a database stamped with a newer number is refused.
+#: A new table alone needs no bump: opening a database creates the tables it lacks.
 SCHEMA_VERSION = 1
 
 # Integer ids that are BIGINT on PostgreSQL but stay INTEGER on SQLite, where only
@@ -405,6 +408,42 @@ class ExperimentTransitionRow(Base):
             actor=self.actor,
             reason=self.reason,
             at=self.at,
+        )
+
+
+class ExperimentLookRow(Base):
+    """A look the monitor took at a running experiment: both arms' moments (append-only)."""
+
+    __tablename__ = "experiment_looks"
+    __table_args__ = (
+        Index("ix_experiment_looks_experiment_id", "experiment_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey("experiments.id", ondelete="RESTRICT"), nullable=False
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    n_c: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    mean_c: Mapped[float] = mapped_column(Float, nullable=False)
+    m2_c: Mapped[float] = mapped_column(Float, nullable=False)
+    m3_c: Mapped[float] = mapped_column(Float, nullable=False)
+    m4_c: Mapped[float] = mapped_column(Float, nullable=False)
+    n_t: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    mean_t: Mapped[float] = mapped_column(Float, nullable=False)
+    m2_t: Mapped[float] = mapped_column(Float, nullable=False)
+    m3_t: Mapped[float] = mapped_column(Float, nullable=False)
+    m4_t: Mapped[float] = mapped_column(Float, nullable=False)
+
+    def to_entity(self) -> ExperimentLook:
+        """Return the frozen look."""
+        return ExperimentLook(
+            id=self.id,
+            experiment_id=self.experiment_id,
+            at=self.at,
+            control=ArmMoments(self.n_c, self.mean_c, self.m2_c, self.m3_c, self.m4_c),
+            treatment=ArmMoments(self.n_t, self.mean_t, self.m2_t, self.m3_t, self.m4_t),
         )
 
 

@@ -5,9 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import select
+
 from registry import experiments
-from registry.entities import Experiment, ExperimentSpec, ExperimentState, ExperimentTransition
+from registry.entities import (
+    ArmMoments,
+    Experiment,
+    ExperimentLook,
+    ExperimentSpec,
+    ExperimentState,
+    ExperimentTransition,
+)
+from registry.errors import InvalidArgumentError
+from registry.schema import ExperimentLookRow, utcnow
 from registry.store import Store
+from registry.values import is_finite_number
 
 
 class ExperimentStore(Store):
@@ -159,3 +171,69 @@ class ExperimentStore(Store):
         """
         async with self._write() as session:
             return (await experiments.set_tau2(session, experiment_id, tau2)).to_entity()
+
+    async def append_look(
+        self, experiment_id: int, control: ArmMoments, treatment: ArmMoments
+    ) -> ExperimentLook:
+        """Store one look at an experiment, unless it repeats the latest stored one.
+
+        Monitor state, not an admin change: no audit row or event is written.
+
+        Args:
+            experiment_id: the experiment.
+            control: the control arm's moments now.
+            treatment: the treatment arm's moments now.
+
+        Returns:
+            The stored look (the latest one when nothing changed since).
+
+        Raises:
+            ExperimentNotFoundError: unknown id.
+            InvalidArgumentError: a count below 0 or a moment that is not finite.
+        """
+        for arm in (control, treatment):
+            values = (arm.mean, arm.m2, arm.m3, arm.m4)
+            if arm.n < 0 or not all(is_finite_number(v) for v in values):
+                raise InvalidArgumentError(f"invalid arm moments {arm!r}")
+        async with self._write() as session:
+            await experiments.get(session, experiment_id)
+            last = await session.scalar(
+                select(ExperimentLookRow)
+                .where(ExperimentLookRow.experiment_id == experiment_id)
+                .order_by(ExperimentLookRow.id.desc())
+                .limit(1)
+            )
+            if last is not None:
+                stored = last.to_entity()
+                if (stored.control, stored.treatment) == (control, treatment):
+                    return stored
+            row = ExperimentLookRow(
+                experiment_id=experiment_id,
+                at=utcnow(),
+                **{f"{k}_c": getattr(control, k) for k in ("n", "mean", "m2", "m3", "m4")},
+                **{f"{k}_t": getattr(treatment, k) for k in ("n", "mean", "m2", "m3", "m4")},
+            )
+            session.add(row)
+            await session.flush()
+            return row.to_entity()
+
+    async def experiment_looks(
+        self, experiment_id: int, *, after: int = 0, limit: int = 10_000
+    ) -> list[ExperimentLook]:
+        """The stored looks of an experiment after look id ``after``, oldest first.
+
+        Raises:
+            ExperimentNotFoundError: unknown id.
+        """
+        async with self._read() as session:
+            await experiments.get(session, experiment_id)
+            rows = await session.scalars(
+                select(ExperimentLookRow)
+                .where(
+                    ExperimentLookRow.experiment_id == experiment_id,
+                    ExperimentLookRow.id > after,
+                )
+                .order_by(ExperimentLookRow.id)
+                .limit(limit)
+            )
+            return [row.to_entity() for row in rows]

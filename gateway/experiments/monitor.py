@@ -86,8 +86,9 @@ class Monitor:
         elif look.loss_exceeded:
             reason = (
                 f"stopped early: treatment {spec.treatment_version} is worse than control by "
-                f"more than max_loss={spec.max_loss} on {spec.metric} "
-                f"(difference {look.loss.diff:.4g}, always-valid p={look.loss.p_value:.4g})"
+                f"more than max_loss={spec.max_loss} on {spec.metric} (one-sided sequential "
+                f"test; difference {results.difference:.4g}, always-valid interval "
+                f"[{results.cs_low:.4g}, {results.cs_high:.4g}])"
             )
             await self._end(experiment, look, ExperimentState.STOPPED, reason)
         elif results.winner:

@@ -24,7 +24,9 @@ class ThompsonSampling(Strategy):
     precision = 1/τ₀² + n/σ², mean = (μ₀/τ₀² + n·x̄/σ²)/precision. σ² is the arm's own
     sample variance once it has ``max(2, min_samples)`` rewards (earlier, a tiny chance
     variance would make the posterior falsely certain) and the pooled variance of both arms
-    before that (1.0 while nothing has any spread). The weak prior is empirical: μ₀ is the
+    before that: the variance of every reward of both arms together, so the spread
+    between the arms counts (1.0 while nothing has any spread, where both posteriors are
+    equal). The weak prior is empirical: μ₀ is the
     mean of all rewards so far and τ₀ = 100 pooled standard deviations, so it is
     negligible after one observation and scale-free (PnL in dollars or errors of 1e-4).
 
@@ -80,10 +82,13 @@ class ThompsonSampling(Strategy):
             self._a1, self._b1 = 1.0 + s1, 1.0 + treatment.n - s1
             return
         n = control.n + treatment.n
-        pooled_var = (control.m2 + treatment.m2) / (n - 2) if n > 2 else 0.0
-        if pooled_var <= 0.0:
-            pooled_var = 1.0
-        mu0 = (control.n * control.mean + treatment.n * treatment.mean) / n if n else 0.0
+        # The variance of every reward so far, both arms together (the spread between
+        # the arms counts): one reward per arm at a 1e6 scale has a 1e6-scale spread, not
+        # an assumed 1.0 that would send all traffic to one arm. With no spread at all
+        # the posteriors are equal and traffic splits evenly.
+        both = control.to_moments().merge(treatment.to_moments())
+        pooled_var = both.variance if both.variance > 0.0 else 1.0
+        mu0 = both.mean if n else 0.0
         prior_precision = 1.0 / (_PRIOR_SCALE * _PRIOR_SCALE * pooled_var)
         own_from = max(2, self._min_samples)
         posts = []

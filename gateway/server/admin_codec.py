@@ -282,6 +282,10 @@ def experiment_results(e: Experiment, results: Results) -> pb.ExperimentResults:
         required_samples_per_arm=results.required_samples_per_arm,
         winner=results.winner,
         recommendation=results.recommendation,
+        cs_low=results.cs_low,
+        cs_high=results.cs_high,
+        looks=results.looks,
+        loss_exceeded=results.loss_exceeded,
     )
 
 

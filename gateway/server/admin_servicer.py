@@ -252,7 +252,7 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
         if experiment.final_results:
             results = Results.from_dict(dict(experiment.final_results))
         else:
-            results = (await self._tracker.look(experiment)).results
+            results = (await self._tracker.look(experiment, record=False)).results
         return codec.experiment_results(experiment, results)
 
     async def _move_experiment(self, request, context, to: ExperimentState):
@@ -263,7 +263,7 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             current = await self._registry.get_experiment(request.id)
             if current.state in (ExperimentState.RUNNING, ExperimentState.PAUSED):
                 try:
-                    final = (await self._tracker.look(current)).results.to_dict()
+                    final = (await self._tracker.look(current, record=False)).results.to_dict()
                 except ExperimentStatisticsError:
                     final = None  # nothing valid to freeze; stopping must still work
         experiment = await self._registry.transition_experiment(

@@ -1,7 +1,9 @@
-"""Pure experiment statistics: running moments, Welch's test, sample size, mSPRT, metrics."""
+"""Pure experiment statistics: running moments, Welch's test, sample size, the always-valid
+sequential tests, metrics."""
 
 from __future__ import annotations
 
+from gateway.stats import sequential
 from gateway.stats.metrics import (
     ABSOLUTE_ERROR,
     ACCURACY,
@@ -10,11 +12,13 @@ from gateway.stats.metrics import (
     SQUARED_ERROR,
     Metric,
     metric_named,
-    winner,
 )
 from gateway.stats.moments import Moments, RunningMoments
-from gateway.stats.msprt import SequentialResult, SequentialState, SequentialTest
-from gateway.stats.sample_size import pooled_sigma, required_samples_per_arm
+from gateway.stats.sample_size import (
+    pooled_sigma,
+    required_samples_per_arm,
+    sequential_samples_per_arm,
+)
 from gateway.stats.welch import WelchResult, welch_test
 
 __all__ = [
@@ -26,13 +30,11 @@ __all__ = [
     "Metric",
     "Moments",
     "RunningMoments",
-    "SequentialResult",
-    "SequentialState",
-    "SequentialTest",
     "WelchResult",
     "metric_named",
     "pooled_sigma",
     "required_samples_per_arm",
+    "sequential",
+    "sequential_samples_per_arm",
     "welch_test",
-    "winner",
 ]

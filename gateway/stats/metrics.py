@@ -1,13 +1,10 @@
-"""Experiment metrics: per-outcome values, which direction is better, and who won."""
+"""Experiment metrics: per-outcome values and which direction is better."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Protocol
-
-Winner = Literal["treatment", "control"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,30 +107,3 @@ def metric_named(name: str) -> Metric:
         raise ValueError(
             f"unknown metric {name!r}; expected one of {', '.join(sorted(METRICS))}"
         ) from None
-
-
-class _TestResult(Protocol):
-    @property
-    def diff(self) -> float: ...
-    @property
-    def p_value(self) -> float: ...
-
-
-def winner(result: _TestResult, metric: Metric, alpha: float = 0.05) -> Winner | None:
-    """The arm that is significantly better on ``metric``, or None if neither is.
-
-    Args:
-        result: a ``WelchResult`` or ``SequentialResult`` (anything with ``diff`` =
-            treatment − control and ``p_value``).
-        metric: gives the direction: for an error metric a negative diff is a win.
-        alpha: significance level; significant means ``p_value <= alpha`` (for the
-            sequential test this is exactly its stopping rule Λ ≥ 1/α).
-
-    >>> from gateway.stats.welch import WelchResult
-    >>> r = WelchResult(-0.3, 0.1, 50.0, -3.0, 0.004, -0.5, -0.1, -0.6, 30, 30)
-    >>> winner(r, SQUARED_ERROR), winner(r, REWARD), winner(r, REWARD, alpha=0.001)
-    ('treatment', 'control', None)
-    """
-    if not result.p_value <= alpha or result.diff == 0.0:
-        return None
-    return "treatment" if result.diff * metric.direction > 0 else "control"

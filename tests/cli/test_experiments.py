@@ -124,21 +124,26 @@ async def test_experiments_local_lifecycle_create_show_pause_resume_stop_freezes
     assert empty_json["results"]["ci_low"] is None and empty_json["results"]["ci_high"] is None
     assert empty_json["results"]["control"]["outcomes"] == 0
 
-    # 30 outcomes per arm: the numbers are the Welch test of exactly these values.
+    # 60 outcomes per arm: the numbers are the Welch test of exactly these values.
     rng = np.random.default_rng(7)
-    values = {"control": rng.gamma(2.0, 0.5, 30), "treatment": rng.gamma(2.0, 0.4, 30)}
+    values = {"control": rng.gamma(2.0, 0.5, 60), "treatment": rng.gamma(2.0, 0.4, 60)}
     await _log_outcomes(db, 1, values)
     live = (await cli(capsys, db, "--json", "experiments", "show", "1")).json()["results"]
     c, t = values["control"], values["treatment"]
-    assert (live["control"]["predictions"], live["control"]["outcomes"]) == (30, 30)
+    assert (live["control"]["predictions"], live["control"]["outcomes"]) == (60, 60)
     assert live["control"]["metric_mean"] == pytest.approx(c.mean())
     assert live["treatment"]["metric_std"] == pytest.approx(t.std(ddof=1))
     assert live["difference"] == pytest.approx(t.mean() - c.mean())
     assert live["p_value"] == pytest.approx(stats.ttest_ind(t, c, equal_var=False).pvalue)
     assert live["ci_low"] < live["difference"] < live["ci_high"]
     assert 0.0 < live["sequential_p_value"] <= 1.0
+    assert live["cs_low"] < live["difference"] < live["cs_high"]
+    # The always-valid interval is wider than the fixed-horizon one at any single look.
+    assert live["cs_low"] < live["ci_low"] and live["ci_high"] < live["cs_high"]
     human = await cli(capsys, db, "experiments", "show", "1")
-    assert f"(treatment - control), 95% CI [{live['ci_low']:.6g}," in human.stdout
+    assert f"(treatment - control), fixed-horizon 95% CI [{live['ci_low']:.6g}," in human.stdout
+    assert f"95% CI [{live['cs_low']:.6g}," in human.stdout and "what decides" in human.stdout
+    assert "valid for a single look only" in human.stdout
 
     pause = await cli(capsys, db, "experiments", "pause", "1", "--reason", "data outage")
     assert pause.stdout.strip().endswith(": now paused"), pause.stderr

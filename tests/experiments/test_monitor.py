@@ -190,3 +190,28 @@ async def test_auto_promote_refuses_a_treatment_that_left_staging(registry):
     assert f"not auto-promoted: treatment {treatment} is in development" in ended.end_reason
     audit = (await registry.experiment_history(experiment.id))[-1]
     assert "not auto-promoted" in audit.reason
+
+
+async def test_decisions_replay_from_the_stored_looks_in_any_process(registry):
+    """The state is the replay of the stored looks: a tracker that starts later (another
+    gateway, or this one after a restart) reaches the same p-value and interval, and a
+    read that must not add a look does not."""
+    experiment = await _experiment(registry, metric="reward", min_samples=50)
+    rng = np.random.default_rng(21)
+    monitor, _ = _monitor(registry)
+    for _ in range(8):
+        await _feed(registry, experiment, "control", rng.normal(0.0, 1.0, 25))
+        await _feed(registry, experiment, "treatment", rng.normal(0.15, 1.0, 25))
+        await monitor.tick()
+    looks = await registry.experiment_looks(experiment.id)
+    assert len(looks) == 8 and [look.control.n for look in looks] == [25 * k for k in range(1, 9)]
+    await monitor.tick()  # nothing new: no new look is stored
+    assert len(await registry.experiment_looks(experiment.id)) == 8
+
+    first = await ExperimentTracker(registry).look(experiment, record=False)
+    again = await ExperimentTracker(registry).look(experiment, record=False)
+    assert first.results == again.results
+    assert first.results.looks == 9  # eight stored, plus this read's own
+    assert len(await registry.experiment_looks(experiment.id)) == 8
+    p = first.results.sequential_p_value
+    assert 0 < p <= 1 and first.results.cs_low < first.results.difference < first.results.cs_high

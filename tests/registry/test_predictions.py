@@ -191,13 +191,28 @@ async def test_concurrent_record_outcomes_store_each_outcome_once(
     assert (await registry.get_outcome("diff")).value in (0.0, 1.0)
 
 
-async def test_arm_aggregates_equal_numpy_sums_on_random_data(registry: Registry) -> None:
+def _central(x: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean and central sums of k = 2..4, computed on the offset-free values."""
+    mean = float(x.mean())
+    d = x - mean
+    return mean, float((d**2).sum()), float((d**3).sum()), float((d**4).sum())
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e9])
+async def test_arm_aggregates_are_exact_central_moments_on_random_data(
+    registry: Registry, offset: float
+) -> None:
+    """Prices or PnL in account units: raw Σx² loses the variance at an offset of 1e7;
+    the registry's moments stay exact to rounding at 1e9."""
     exp = await experiment_in_state(registry, ExperimentState.RUNNING)
     other = await experiment_in_state(registry, ExperimentState.RUNNING, "other")
     rng = np.random.default_rng(20240501)
     n = 600
     arms = rng.choice(["control", "treatment"], size=n, p=[0.4, 0.6])
-    metric = rng.normal(1.5, 2.0, size=n)
+    # Multiples of 1/64 near the offset are exact in float64, so the true moments are
+    # those of the small values.
+    small = np.round(rng.normal(1.5, 2.0, size=n) * 64) / 64
+    metric = small + offset
     answered = rng.random(n) < 0.7  # outcomes arrive for some predictions only
     has_metric = rng.random(n) < 0.9  # and some carry no metric value
     predictions = [
@@ -235,8 +250,11 @@ async def test_arm_aggregates_equal_numpy_sums_on_random_data(registry: Registry
         assert agg.arm == arm
         assert agg.predictions == int(in_arm.sum())
         assert agg.outcomes == int(counted.sum())
-        assert agg.total == pytest.approx(float(metric[counted].sum()), rel=1e-9)
-        assert agg.total_sq == pytest.approx(float((metric[counted] ** 2).sum()), rel=1e-9)
+        mean, m2, m3, m4 = _central(small[counted])
+        assert agg.mean == pytest.approx(offset + mean, rel=1e-15, abs=1e-12)
+        assert agg.m2 == pytest.approx(m2, rel=1e-9)
+        assert agg.m3 == pytest.approx(m3, rel=1e-6, abs=1e-6 * m2**1.5)
+        assert agg.m4 == pytest.approx(m4, rel=1e-9)
 
 
 async def test_arm_aggregates_without_data_are_zero(registry: Registry) -> None:
@@ -246,13 +264,7 @@ async def test_arm_aggregates_without_data_are_zero(registry: Registry) -> None:
 
     for arm in ("control", "treatment"):
         agg = aggregates[arm]
-        assert (agg.arm, agg.predictions, agg.outcomes, agg.total, agg.total_sq) == (
-            arm,
-            0,
-            0,
-            0.0,
-            0.0,
-        )
+        assert (agg.arm, agg.predictions, agg.outcomes, agg.mean, agg.m2) == (arm, 0, 0, 0.0, 0.0)
     with pytest.raises(ExperimentNotFoundError):
         await registry.arm_aggregates(exp.id + 100)
 

@@ -117,8 +117,9 @@ def test_thompson_gaussian_posterior_follows_known_variance_form() -> None:
         strategy.observe(TREATMENT, reward)
     for reward in (0.0, 2.0):
         strategy.observe(CONTROL, reward)
-    # treatment: n=4, mean 2.5, var 5/3; control: n=2, mean 1, var 2; pooled var (5+2)/4
-    mu0, tau0_sq = (4 * 2.5 + 2 * 1.0) / 6, 100.0**2 * 7 / 4
+    # treatment: n=4, mean 2.5, var 5/3; control: n=2, mean 1, var 2; all six rewards
+    # together: mean 2, variance 10/5 = 2 (the spread between the arms counts)
+    mu0, tau0_sq = 2.0, 100.0**2 * 2.0
     precision = 1 / tau0_sq + 4 / (5 / 3)
     mean, sd = strategy.posterior(TREATMENT)
     assert mean == pytest.approx((mu0 / tau0_sq + 4 * 2.5 / (5 / 3)) / precision)
@@ -148,3 +149,13 @@ def test_bandit_routing_key_is_ignored(binary: bool) -> None:
 def test_strategy_observe_unknown_arm_is_rejected(arm: int) -> None:
     with pytest.raises(ValueError, match="arm must be"):
         make_strategy("epsilon_greedy").observe(arm, 1.0)
+
+
+def test_thompson_gaussian_one_reward_per_arm_at_a_large_scale_splits_traffic() -> None:
+    """With one reward per arm, the spread between the arms sets the posterior's scale:
+    no arm gets all the traffic before there is evidence."""
+    strategy = ThompsonSampling(binary=False, min_samples=2, rng=random.Random(4))
+    strategy.observe(CONTROL, 1_000_000.0)
+    strategy.observe(TREATMENT, 1_100_000.0)
+    share = [strategy.choose() for _ in range(4000)].count(TREATMENT) / 4000
+    assert 0.55 < share < 0.95

@@ -107,7 +107,7 @@ def test_strategy_state_records_parameters_and_learning() -> None:
     assert strategy.state() == StrategyState(
         name="epsilon_greedy",
         control=Moments(),
-        treatment=Moments(2, 3.0, 2.0),
+        treatment=Moments.of([2.0, 4.0]),
         epsilon=0.05,
         min_samples=3,
     )

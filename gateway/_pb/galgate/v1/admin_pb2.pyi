@@ -130,7 +130,7 @@ class ArmResults(_message.Message):
     def __init__(self, arm: _Optional[str] = ..., version: _Optional[str] = ..., predictions: _Optional[int] = ..., outcomes: _Optional[int] = ..., metric_mean: _Optional[float] = ..., metric_std: _Optional[float] = ...) -> None: ...
 
 class ExperimentResults(_message.Message):
-    __slots__ = ("experiment", "control", "treatment", "difference", "ci_low", "ci_high", "p_value", "sequential_p_value", "sequential_decisive", "effect_size", "required_samples_per_arm", "winner", "recommendation")
+    __slots__ = ("experiment", "control", "treatment", "difference", "ci_low", "ci_high", "p_value", "sequential_p_value", "sequential_decisive", "effect_size", "required_samples_per_arm", "winner", "recommendation", "cs_low", "cs_high", "looks", "loss_exceeded")
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
     TREATMENT_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +144,10 @@ class ExperimentResults(_message.Message):
     REQUIRED_SAMPLES_PER_ARM_FIELD_NUMBER: _ClassVar[int]
     WINNER_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
+    CS_LOW_FIELD_NUMBER: _ClassVar[int]
+    CS_HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOOKS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_EXCEEDED_FIELD_NUMBER: _ClassVar[int]
     experiment: ExperimentInfo
     control: ArmResults
     treatment: ArmResults
@@ -157,7 +161,11 @@ class ExperimentResults(_message.Message):
     required_samples_per_arm: int
     winner: str
     recommendation: str
-    def __init__(self, experiment: _Optional[_Union[ExperimentInfo, _Mapping]] = ..., control: _Optional[_Union[ArmResults, _Mapping]] = ..., treatment: _Optional[_Union[ArmResults, _Mapping]] = ..., difference: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., sequential_p_value: _Optional[float] = ..., sequential_decisive: _Optional[bool] = ..., effect_size: _Optional[float] = ..., required_samples_per_arm: _Optional[int] = ..., winner: _Optional[str] = ..., recommendation: _Optional[str] = ...) -> None: ...
+    cs_low: float
+    cs_high: float
+    looks: int
+    loss_exceeded: bool
+    def __init__(self, experiment: _Optional[_Union[ExperimentInfo, _Mapping]] = ..., control: _Optional[_Union[ArmResults, _Mapping]] = ..., treatment: _Optional[_Union[ArmResults, _Mapping]] = ..., difference: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., sequential_p_value: _Optional[float] = ..., sequential_decisive: _Optional[bool] = ..., effect_size: _Optional[float] = ..., required_samples_per_arm: _Optional[int] = ..., winner: _Optional[str] = ..., recommendation: _Optional[str] = ..., cs_low: _Optional[float] = ..., cs_high: _Optional[float] = ..., looks: _Optional[int] = ..., loss_exceeded: _Optional[bool] = ...) -> None: ...
 
 class ExperimentStateRequest(_message.Message):
     __slots__ = ("id", "reason")
