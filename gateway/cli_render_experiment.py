@@ -134,7 +134,8 @@ def render_experiment_report(report: ExperimentReport) -> str:
         ("effect size", f"{number(r.effect_size)} (Cohen's d)"),
         (
             "required",
-            f"{r.required_samples_per_arm} outcomes per arm"
+            f"{r.required_samples_per_arm} outcomes in the smaller arm (sequential test, "
+            "80% power at the min effect)"
             if r.required_samples_per_arm
             else "- (needs --mde and outcomes with variance)",
         ),

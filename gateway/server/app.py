@@ -248,7 +248,8 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
 
     Args:
         settings: validated gateway settings.
-        registry: an open registry; the gateway serves what it says is in production.
+        registry: the registry, open or not yet (``start`` opens it, retrying while it is
+            unreachable); the gateway serves what it says is in production.
         reuse_port: let several worker processes share the port (SO_REUSEPORT).
 
     Returns:
