@@ -64,20 +64,28 @@ async def _drop_database(server: str, name: str) -> None:
 
 
 async def _empty_database(url: str) -> None:
-    """Truncate every table (cheaper than recreating the database for each test)."""
+    """Empty every table and restart every sequence (cheaper than recreating the database
+    for each test, and DELETE of a few rows is cheaper than TRUNCATE)."""
     name = make_url(url).database
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
-        # A registry a test forgot to close must not block the truncation.
+        # A registry a test forgot to close must not block the deletes.
         await conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = $1 AND pid <> pg_backend_pid()",
             name,
         )
         tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        if tables:
-            names = ", ".join(f'public."{t["tablename"]}"' for t in tables)
-            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        sequences = await conn.fetch(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+        )
+        async with conn.transaction():
+            # Foreign keys are not checked while the tables empty in any order.
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            for table in tables:
+                await conn.execute(f'DELETE FROM public."{table["tablename"]}"')
+            for sequence in sequences:
+                await conn.execute(f'ALTER SEQUENCE public."{sequence["sequencename"]}" RESTART')
     finally:
         await conn.close()
 
