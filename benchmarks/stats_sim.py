@@ -331,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         report["power"].append(_row(o) | {"power": o.treatment_wins / o.runs})
         if not args.json:
             n = o.extra["reported_n_per_arm"]
-            print(f"power at reported n={n:.0f} per arm for {effect} sd: {o.treatment_wins / o.runs:.3f}")
+            power = o.treatment_wins / o.runs
+            print(f"power at reported n={n:.0f} per arm for {effect} sd: {power:.3f}")
     if args.json:
         print(json.dumps(report, indent=1))
     return 0
@@ -341,7 +342,8 @@ def _print_row(after: dict, before: dict | None) -> None:
     def pct(rate, ci):
         return f"{100 * rate:5.1f}% [{100 * ci[0]:4.1f}, {100 * ci[1]:4.1f}]"
 
-    line = f"{after['scenario']:<62} winners {pct(after['false_winner_rate'], after['false_winner_ci'])}"
+    winners = pct(after["false_winner_rate"], after["false_winner_ci"])
+    line = f"{after['scenario']:<62} winners {winners}"
     line += f"  loss stops {pct(after['loss_stop_rate'], after['loss_stop_ci'])}"
     if before is not None:
         line += f"  | before: {pct(before['false_winner_rate'], before['false_winner_ci'])}"

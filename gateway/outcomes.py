@@ -31,7 +31,7 @@ from gateway.errors import (
     OutcomeNotAllowedError,
     PredictionNotFoundError,
 )
-from gateway.prediction_ids import PredictionIds
+from gateway.serving.ids import PredictionIds
 from gateway.stats.metrics import Metric, metric_named
 from registry import crashpoints
 from registry.entities import Experiment, OutcomeRecord, PredictionRecord

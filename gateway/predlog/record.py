@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gateway.pool.model import LoadedModel, Outputs
+from gateway.serving.model import LoadedModel, Outputs
 from registry.entities import PredictionRecord
 
 

@@ -47,9 +47,9 @@ import numpy as np
 from gateway.config import Settings
 from gateway.errors import QueueFullError
 from gateway.metrics import Metrics
-from gateway.pool.model import Outputs
-from gateway.pool.snapshot import Served
 from gateway.predlog.record import build_record
+from gateway.serving.model import Outputs
+from gateway.serving.snapshot import Served
 from registry.entities import PredictionRecord
 from registry.errors import InvalidArgumentError
 

@@ -14,10 +14,10 @@ from gateway.config import Settings
 from gateway.errors import ExperimentStatisticsError, InvalidInputError, PayloadTooLargeError
 from gateway.experiments.results import Results
 from gateway.experiments.tracker import ExperimentTracker
-from gateway.pool.reconciler import Pool
 from gateway.predlog import PredictionLog
 from gateway.server import admin_codec as codec
 from gateway.server.status import grpc_errors
+from gateway.serving.pool import Pool
 from registry import crashpoints
 from registry.entities import ExperimentState, Stage
 from registry.repository import Registry

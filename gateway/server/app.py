@@ -22,16 +22,17 @@ from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.metrics import Metrics
 from gateway.outcomes import OutcomeRecorder
-from gateway.pool import notify
-from gateway.pool.reconciler import Pool
-from gateway.prediction_ids import PredictionIds
 from gateway.predlog import PredictionLog
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
-from gateway.server.batching import BatchPolicy
 from gateway.server.handlers import add_service
 from gateway.server.inference_servicer import InferenceServicer
 from gateway.server.prediction_servicer import PredictionServicer
+from gateway.serving import notify
+from gateway.serving.batching import BatchPolicy
+from gateway.serving.ids import PredictionIds
+from gateway.serving.pool import Pool
+from gateway.serving.predict import PredictPath
 from registry.errors import RegistryError
 from registry.repository import Registry
 
@@ -306,17 +307,16 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     # Only PredictionService is a registered method set: grpc.aio keeps a pending
     # request task per registered method and waits on all of them for every call, so
     # the other services are served through generic handlers.
+    path = PredictPath(pool, ids, predlog, policy)
     add_service(
         server,
-        PredictionServicer(
-            pool, ids, log=predlog, outcomes=outcomes, policy=policy, outcome_slots=outcome_slots
-        ),
+        PredictionServicer(path, metrics=metrics, outcomes=outcomes, outcome_slots=outcome_slots),
         _service(prediction_pb2, "PredictionService"),
         registered=True,
     )
     add_service(
         server,
-        InferenceServicer(pool, log=predlog, ids=ids, policy=policy),
+        InferenceServicer(pool, path),
         _service(grpc_predict_v2_pb2, "GRPCInferenceService"),
     )
     tracker = ExperimentTracker(registry)

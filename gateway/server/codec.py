@@ -7,7 +7,7 @@ import numpy as np
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway.brief import brief, brief_list
 from gateway.errors import InvalidInputError
-from gateway.pool.model import LoadedModel, Outputs
+from gateway.serving.model import LoadedModel, Outputs
 
 _MAX_REPORTED = 5
 MAX_LISTED_FEATURES = 32

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway.brief import brief, brief_list
 from gateway.errors import InvalidInputError
-from gateway.pool.model import LoadedModel, Outputs
 from gateway.server.codec import checked_routing_key
+from gateway.serving.model import LoadedModel, Outputs, TensorSpec
 from registry.naming import version_core
 
 PLATFORM = "onnxruntime_onnx"
@@ -25,66 +24,14 @@ _INPUT_DTYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 _CONTENTS_FIELD = {"FP32": "fp32_contents", "FP64": "fp64_contents"}
 
 
-@dataclass(frozen=True, slots=True)
-class TensorSpec:
-    """Name, v2 datatype and shape (-1 = any) of one model input or output."""
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """Per-version output encoding, computed once per loaded version, not per request."""
-
-    outputs: tuple[TensorSpec, ...]
-    by_name: dict[str, int]
-    # int64 label per class index when every label is an int; None: the label is the index.
-    label_values: np.ndarray | None
-
-
-# (name, version, sha256) -> plan. Bounded: a long-lived gateway loads many versions.
-_PLANS: dict[tuple[str, str, str], _Plan] = {}
-_MAX_PLANS = 256
-
-
 def input_spec(model: LoadedModel) -> TensorSpec:
     """The one input a galgate model takes: FP32 [-1, n_features]."""
-    return TensorSpec(model.signature.input_name, "FP32", (-1, model.signature.n_features))
+    return model.input_spec
 
 
 def output_specs(model: LoadedModel) -> tuple[TensorSpec, ...]:
     """The outputs ModelInfer can return, in the order it returns them."""
-    return _plan(model).outputs
-
-
-def _plan(model: LoadedModel) -> _Plan:
-    key = (model.name, model.version, model.sha256)
-    plan = _PLANS.get(key)
-    if plan is None:
-        if len(_PLANS) >= _MAX_PLANS:
-            _PLANS.clear()
-        plan = _PLANS[key] = _build_plan(model)
-    return plan
-
-
-def _build_plan(model: LoadedModel) -> _Plan:
-    signature = model.signature
-    if signature.task != "classification":
-        outputs = (TensorSpec(signature.value_output, "FP32", (-1, 1)),)
-        return _Plan(outputs, {signature.value_output: 0}, None)
-    # The ONNX label output holds the class label when every label is an int, else the index
-    # into class_labels (converters.Signature). LoadedModel.run turns int labels into an index
-    # into the sorted labels; map it back so clients get what the graph itself returns.
-    labels = signature.class_labels
-    integral = all(isinstance(label, int) for label in labels)
-    label_values = np.asarray(sorted(labels), dtype="<i8") if integral else None
-    outputs = (
-        TensorSpec(signature.label_output, "INT64", (-1,)),
-        TensorSpec(signature.probability_output, "FP32", (-1, len(labels))),
-    )
-    return _Plan(outputs, {spec.name: i for i, spec in enumerate(outputs)}, label_values)
+    return model.output_specs
 
 
 def metadata_response(model: LoadedModel, versions: Iterable[str]) -> pb.ModelMetadataResponse:
@@ -235,16 +182,17 @@ def _data(
 
 def requested_outputs(request: pb.ModelInferRequest, model: LoadedModel) -> tuple[int, ...]:
     """Indices (into ``output_specs``) of the outputs to return: all when none are named."""
-    plan = _plan(model)
+    specs = model.output_specs
     if not request.outputs:
-        return tuple(range(len(plan.outputs)))
+        return tuple(range(len(specs)))
+    by_name = {spec.name: i for i, spec in enumerate(specs)}
     chosen: list[int] = []
     for output in request.outputs:
-        index = plan.by_name.get(output.name)
+        index = by_name.get(output.name)
         if index is None:
             raise InvalidInputError(
                 f"unknown output {brief(output.name)} requested; model {brief(model.name)} outputs "
-                f"{[spec.name for spec in plan.outputs]}"
+                f"{[spec.name for spec in specs]}"
             )
         if index in chosen:
             raise InvalidInputError(f"output {brief(output.name)} is requested more than once")
@@ -269,7 +217,6 @@ def to_response(
     experiment_id: str,
 ) -> pb.ModelInferResponse:
     """Encode a run's outputs as raw little-endian tensors, in the order requested."""
-    plan = _plan(model)
     response = pb.ModelInferResponse(
         model_name=model.name, model_version=model.version, id=request_id
     )
@@ -277,19 +224,23 @@ def to_response(
     if experiment_id:
         response.parameters[EXPERIMENT_PARAMETER].string_param = experiment_id
     for index in chosen:
-        spec = plan.outputs[index]
-        data, shape = _encode(outputs, plan, index, rows)
+        spec = model.output_specs[index]
+        data, shape = _encode(outputs, model.label_values, index, rows)
         response.outputs.add(name=spec.name, datatype=spec.datatype, shape=shape)
         response.raw_output_contents.append(data)
     return response
 
 
-def _encode(outputs: Outputs, plan: _Plan, index: int, rows: int) -> tuple[bytes, list[int]]:
+def _encode(
+    outputs: Outputs, label_values: np.ndarray | None, index: int, rows: int
+) -> tuple[bytes, list[int]]:
     if outputs.values is not None:
         return np.asarray(outputs.values, dtype="<f4").tobytes(), [rows, 1]
     if index == 0:
-        if plan.label_values is not None:
-            return plan.label_values[outputs.labels].tobytes(), [rows]
+        # The label output carries the class label when every label is an int (the graph
+        # does so too), else the class index.
+        if label_values is not None:
+            return label_values[outputs.labels].tobytes(), [rows]
         return np.asarray(outputs.labels, dtype="<i8").tobytes(), [rows]
     probabilities = np.asarray(outputs.probabilities, dtype="<f4")
     return probabilities.tobytes(), [rows, probabilities.shape[1]]

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import importlib.metadata
-import time
 
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway._pb.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 from gateway.errors import ModelNotServedError, NotReadyError
-from gateway.pool.reconciler import Pool
-from gateway.prediction_ids import PredictionIds
-from gateway.predlog import PredictionLog
 from gateway.server import inference_codec as codec
-from gateway.server.batching import BatchPolicy, run_off_loop
 from gateway.server.status import grpc_errors
+from gateway.serving.pool import Pool
+from gateway.serving.predict import PredictPath
 
 SERVER_NAME = "galgate"
 # Response parameter carrying the logged prediction's id (for RecordOutcome).
@@ -29,25 +26,16 @@ def _galgate_version() -> str:
 
 @grpc_errors
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    """Thin servicer: routing is Snapshot.route, conversion is inference_codec.
+    """Thin servicer: the work is in PredictPath (serving) and inference_codec.
 
     A model is "ready" when the current snapshot routes to it, i.e. exactly when ModelInfer
     for the same name and version would be served. An empty version means production.
     """
 
-    def __init__(
-        self,
-        pool: Pool,
-        *,
-        log: PredictionLog,
-        ids: PredictionIds,
-        policy: BatchPolicy,
-    ) -> None:
+    def __init__(self, pool: Pool, path: PredictPath) -> None:
         self.metrics = pool.metrics
-        self._policy = policy
         self._pool = pool
-        self._log = log
-        self._ids = ids
+        self._path = path
         self._metadata = pb.ServerMetadataResponse(
             name=SERVER_NAME, version=_galgate_version(), extensions=[]
         )
@@ -74,30 +62,23 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return codec.metadata_response(served.model, snapshot.routes[request.name].versions)
 
     async def ModelInfer(self, request, context):
-        started = time.perf_counter()
-        routing_key = codec.routing_key(request)
-        served = self._pool.current.route(request.model_name, routing_key, request.model_version)
-        model = served.model
-        x = codec.to_array(request, model)
-        chosen = codec.requested_outputs(request, model)
-        self._policy.check(x.shape[0], model)
-        self._log.admit()
-        if self._policy.offloads(x.shape[0], model):
-            outputs = await run_off_loop(model, x, context)
-        else:
-            outputs = model.run(x)
+        routed = self._path.begin(
+            request.model_name,
+            request.model_version,
+            codec.routing_key(request),
+            lambda model: codec.to_array(request, model),
+        )
+        chosen = codec.requested_outputs(request, routed.model)
+        outputs = await self._path.run(routed, context)
+        prediction_id = self._path.finish(routed, outputs)
         response = codec.to_response(
             outputs,
-            model,
-            rows=x.shape[0],
+            routed.model,
+            rows=routed.rows,
             chosen=chosen,
             request_id=request.id,
-            arm=served.arm,
-            experiment_id=served.experiment_id,
+            arm=routed.served.arm,
+            experiment_id=routed.served.experiment_id,
         )
-        prediction_id = self._ids.next()
         response.parameters[PREDICTION_ID_PARAMETER].string_param = prediction_id
-        if model.stats is not None:
-            model.stats.observe(time.perf_counter() - started, x.shape[0])
-        self._log.append(served, routing_key, x, outputs, prediction_id, started)
         return response

@@ -1,90 +1,53 @@
-"""galgate.v1.PredictionService: decode, route, run, encode — the hot path."""
+"""galgate.v1.PredictionService: decode, the one Predict path, encode; and outcomes."""
 
 from __future__ import annotations
 
-import time
-
 import grpc
-import numpy as np
 
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
 from gateway.admission import Slots
 from gateway.errors import GatewayError
+from gateway.metrics import Metrics
 from gateway.outcomes import OutcomeRecorder
-from gateway.pool.model import Outputs
-from gateway.pool.reconciler import Pool
-from gateway.pool.snapshot import Served
-from gateway.prediction_ids import PredictionIds
-from gateway.predlog import PredictionLog
 from gateway.server import codec
-from gateway.server.batching import BatchPolicy, run_off_loop
 from gateway.server.status import grpc_errors, message_for, status_for
+from gateway.serving.predict import PredictPath
 
 
 @grpc_errors
 class PredictionServicer(pb_grpc.PredictionServiceServicer):
-    """Thin servicer: all work is in Pool/Snapshot (routing) and codec (conversion)."""
+    """Thin servicer: the work is in PredictPath (serving) and codec (conversion)."""
 
     def __init__(
         self,
-        pool: Pool,
-        ids: PredictionIds,
+        path: PredictPath,
         *,
-        log: PredictionLog,
+        metrics: Metrics,
         outcomes: OutcomeRecorder,
-        policy: BatchPolicy,
         outcome_slots: Slots,
     ) -> None:
-        self._pool = pool
-        self._ids = ids
-        self.metrics = pool.metrics
-        self._log = log
+        self._path = path
+        self.metrics = metrics
         self._outcomes = outcomes
-        self._policy = policy
         self._outcome_slots = outcome_slots
 
-    def _decode(self, request: pb.PredictRequest) -> tuple[Served, str, np.ndarray]:
+    async def _predict(self, request: pb.PredictRequest, context) -> pb.PredictResponse:
         routing_key = codec.checked_routing_key(request.routing_key)
-        served = self._pool.current.route(request.model, routing_key, request.version)
-        x = codec.to_array(request, served.model)
-        self._policy.check(x.shape[0], served.model)
-        self._log.admit()
-        return served, routing_key, x
-
-    def _answer(
-        self,
-        request: pb.PredictRequest,
-        served: Served,
-        routing_key: str,
-        x: np.ndarray,
-        outputs: Outputs,
-        started: float,
-    ) -> pb.PredictResponse:
-        model = served.model
-        prediction_id = self._ids.next()
-        response = codec.to_response(
+        routed = self._path.begin(
+            request.model, request.version, routing_key, lambda m: codec.to_array(request, m)
+        )
+        outputs = await self._path.run(routed, context)
+        prediction_id = self._path.finish(routed, outputs)
+        return codec.to_response(
             outputs,
-            model,
-            rows=x.shape[0],
+            routed.model,
+            rows=routed.rows,
             prediction_id=prediction_id,
-            arm=served.arm,
-            experiment_id=served.experiment_id,
+            arm=routed.served.arm,
+            experiment_id=routed.served.experiment_id,
             request_id=request.request_id,
         )
-        if model.stats is not None:
-            model.stats.observe(time.perf_counter() - started, x.shape[0])
-        self._log.append(served, routing_key, x, outputs, prediction_id, started)
-        return response
-
-    async def _predict(self, request: pb.PredictRequest, context) -> pb.PredictResponse:
-        started = time.perf_counter()
-        served, routing_key, x = self._decode(request)
-        if self._policy.offloads(x.shape[0], served.model):
-            outputs = await run_off_loop(served.model, x, context)
-        else:
-            outputs = served.model.run(x)
-        return self._answer(request, served, routing_key, x, outputs, started)
 
     async def Predict(self, request, context):
         return await self._predict(request, context)

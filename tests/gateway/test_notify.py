@@ -42,6 +42,6 @@ async def test_postgres_notify_wakes_a_slow_polling_gateway(pg_database, trained
 
 @pytest.mark.parametrize("url", ["postgresql://u:pw@h:5432/db", "postgres+asyncpg://h/db"])
 def test_asyncpg_dsn_is_plain_libpq(url):
-    from gateway.pool.notify import asyncpg_dsn
+    from gateway.serving.notify import asyncpg_dsn
 
     assert asyncpg_dsn(url).startswith("postgresql://")

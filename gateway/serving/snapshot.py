@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from gateway.brief import brief, brief_list
 from gateway.errors import ModelNotServedError, NotReadyError
-from gateway.pool.model import LoadedModel
 from gateway.routing import Strategy, key_hash
+from gateway.serving.model import LoadedModel
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import asyncio
 from converters import Signature, load_session, validate_onnx
 from converters.errors import ConversionError
 from gateway.errors import ArtifactLoadError
-from gateway.pool.model import LoadedModel
+from gateway.serving.model import LoadedModel
 from registry.errors import CorruptArtifactError
 from registry.repository import Registry
 

@@ -15,10 +15,10 @@ from gateway.errors import ArtifactLoadError
 from gateway.experiments.failures import ROUTING, ExperimentFailures
 from gateway.experiments.tracker import read_arms
 from gateway.metrics import Metrics
-from gateway.pool.loader import load_version
-from gateway.pool.model import LoadedModel
-from gateway.pool.snapshot import ExperimentArms, ModelRoute, Served, Snapshot
 from gateway.routing import CONTROL, TREATMENT, Strategy, StrategyState, strategy_from_state
+from gateway.serving.loader import load_version
+from gateway.serving.model import LoadedModel
+from gateway.serving.snapshot import ExperimentArms, ModelRoute, Served, Snapshot
 from gateway.stats import Metric, Moments, metric_named
 from registry.entities import ExperimentRoute, ServedVersion
 from registry.errors import RegistryError, UnavailableError

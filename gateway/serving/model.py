@@ -11,11 +11,17 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from converters import Signature
 from gateway.errors import ModelOutputError
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+
+    from gateway.metrics import VersionStats
 
 # A version whose one-row run takes longer than this (measured at warm-up) is run in a
 # thread, so it never holds the event loop.
@@ -33,6 +39,16 @@ class Outputs:
 
 
 @dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """Name, datatype (Open Inference Protocol names: FP32, INT64) and shape (-1: any) of
+    one model input or output."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedModel:
     """A version ready to serve. Immutable; shared by every snapshot that routes to it."""
 
@@ -40,19 +56,26 @@ class LoadedModel:
     version: str
     sha256: str
     signature: Signature
-    session: object  # onnxruntime.InferenceSession
+    session: InferenceSession
     feature_index: dict[str, int]
     class_labels: tuple[str, ...]
     _sorted_labels: np.ndarray | None
     _output_names: tuple[str, ...]
+    # The tensors a client sees, built once at load: the input, the outputs in the order
+    # they are returned, and for integer classes the label of each class index (a label
+    # output carries the class index otherwise).
+    input_spec: TensorSpec
+    output_specs: tuple[TensorSpec, ...]
+    label_values: np.ndarray | None
     # Latency/rows counters (gateway.metrics.VersionStats), bound when the pool adopts it.
-    stats: object | None = None
+    stats: VersionStats | None = None
     # Set by warm(): the one-row run is slow enough to belong in a thread.
     slow: bool = False
 
     @classmethod
     def build(cls, name: str, version: str, sha256: str, signature: Signature, session: object):
         """Bind a session to its signature and precompute per-request lookups."""
+        label_values = None
         if signature.task == "classification":
             outputs = (signature.label_output, signature.probability_output)
             # String classes: the converters emit the class index as the label already.
@@ -62,9 +85,16 @@ class LoadedModel:
                 labels, np.arange(len(labels))
             )
             sorted_labels = None if identity else np.sort(labels)
+            if all(isinstance(label, int) for label in signature.class_labels):
+                label_values = np.asarray(sorted(signature.class_labels), dtype="<i8")
+            specs = (
+                TensorSpec(signature.label_output, "INT64", (-1,)),
+                TensorSpec(signature.probability_output, "FP32", (-1, len(labels))),
+            )
         else:
             outputs = (signature.value_output,)
             sorted_labels = None
+            specs = (TensorSpec(signature.value_output, "FP32", (-1, 1)),)
         return cls(
             name=name,
             version=version,
@@ -75,6 +105,9 @@ class LoadedModel:
             class_labels=tuple(str(label) for label in signature.class_labels),
             _sorted_labels=sorted_labels,
             _output_names=outputs,
+            input_spec=TensorSpec(signature.input_name, "FP32", (-1, signature.n_features)),
+            output_specs=specs,
+            label_values=label_values,
         )
 
     def _refuse(self, reason: str) -> ModelOutputError:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway.errors import DeadlineExceededError, InvalidInputError, PayloadTooLargeError
-from gateway.pool.model import LoadedModel, Outputs
+from gateway.serving.model import LoadedModel, Outputs
 
 # Bytes a response may need besides its rows: ids, names, class labels, framing.
 _RESPONSE_OVERHEAD = 4096

@@ -1,1 +1,0 @@
-"""The model pool: loaded versions, the immutable routing snapshot, and its reconciler."""
