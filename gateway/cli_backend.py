@@ -9,9 +9,8 @@ registry entities, so the rest of the CLI does not change.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from registry import Model, ModelVersion, Stage, StageTransition
 from registry.entities import Experiment, ExperimentSpec, ExperimentState
@@ -20,9 +19,6 @@ from registry.repository import Registry
 if TYPE_CHECKING:
     from gateway.experiments.results import Results
     from gateway.registration import PreparedVersion
-
-
-_ENDED = frozenset({ExperimentState.COMPLETED, ExperimentState.STOPPED})
 
 
 class CliError(Exception):
@@ -114,10 +110,14 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """A Backend over a registry database reached by its SQLAlchemy URL."""
+    """A Backend over a registry database reached by its SQLAlchemy URL: the CLI's door to
+    the use-case layer (``gateway.operations``), with no gateway attached."""
 
     def __init__(self, registry: Registry) -> None:
+        from gateway.operations import Operations
+
         self._registry = registry
+        self._ops = Operations(registry)
 
     @classmethod
     async def open(cls, url: str) -> LocalBackend:
@@ -134,31 +134,31 @@ class LocalBackend:
         )
 
     async def list_models(self) -> list[Model]:
-        return list(await self._registry.list_models())
+        return await self._ops.list_models()
 
     async def get_model(self, name: str) -> Model:
-        return await self._registry.get_model(name)
+        return await self._ops.get_model(name)
 
     async def get_version(self, name: str, version: str) -> ModelVersion:
-        return await self._registry.get_version(name, version)
+        return await self._ops.get_version(name, version)
 
     async def promote(
         self, name: str, version: str, stage: Stage, *, actor: str, reason: str, force: bool
     ) -> ModelVersion:
-        return await self._registry.transition(
+        return await self._ops.promote(
             name, version, stage, actor=actor, reason=reason, force=force
         )
 
     async def rollback(self, name: str, *, actor: str, reason: str) -> ModelVersion:
-        return await self._registry.rollback(name, actor=actor, reason=reason)
+        return await self._ops.rollback(name, actor=actor, reason=reason)
 
     async def archive(
         self, name: str, version: str, *, actor: str, reason: str, force: bool
     ) -> ModelVersion:
-        return await self._registry.archive(name, version, actor=actor, reason=reason, force=force)
+        return await self._ops.archive(name, version, actor=actor, reason=reason, force=force)
 
     async def history(self, name: str) -> list[StageTransition]:
-        return list(await self._registry.history(name))
+        return await self._ops.history(name)
 
     async def demo(self, *, actor: str) -> ModelVersion | None:
         from gateway.demo import ensure_demo
@@ -169,56 +169,21 @@ class LocalBackend:
         self, spec: ExperimentSpec, *, actor: str, start: bool
     ) -> Experiment:
         # Only the registry row: gateways watching the registry load both versions and
-        # start routing when the event reaches them (the gRPC door checks loading first).
-        return await self._registry.create_experiment(spec, actor=actor, start=start)
+        # start routing when the event reaches them.
+        return await self._ops.create_experiment(spec, actor=actor, start=start)
 
     async def list_experiments(
         self, *, model: str | None, state: ExperimentState | None
     ) -> list[Experiment]:
-        states = [state] if state is not None else None
-        return list(await self._registry.list_experiments(model=model, states=states))
+        return await self._ops.list_experiments(model=model, state=state)
 
     async def experiment_report(self, experiment_id: int) -> ExperimentReport:
-        experiment = await self._registry.get_experiment(experiment_id)
-        return ExperimentReport(experiment, await self._results(experiment))
-
-    async def _results(self, experiment: Experiment) -> Results:
-        """Final results when stored, else one look like GetExperimentResults takes."""
-        from gateway.experiments.results import Results
-        from gateway.experiments.tracker import ExperimentTracker
-
-        if experiment.final_results:
-            return Results.from_dict(dict(experiment.final_results))
-        # A fresh tracker: its always-valid p-value is this look's, not the running
-        # minimum a gateway keeps across its looks (which can only be smaller).
-        return (await ExperimentTracker(self._registry).look(experiment, record=False)).results
+        return ExperimentReport(*await self._ops.experiment_results(experiment_id))
 
     async def move_experiment(
         self, experiment_id: int, to: ExperimentState, *, actor: str, reason: str
     ) -> Experiment:
-        final = None
-        if to is ExperimentState.STOPPED:
-            # Freeze what the numbers were when it was stopped, as the monitor does when
-            # it ends one: outcomes of earlier predictions may still arrive afterwards.
-            # An ended one is refused below with the registry's message.
-            experiment = await self._registry.get_experiment(experiment_id)
-            if experiment.state not in _ENDED:
-                final = await self._final_results(experiment)
-        return await self._registry.transition_experiment(
-            experiment_id, to, actor=actor, reason=reason, final_results=final
-        )
-
-    async def _final_results(self, experiment: Experiment) -> dict[str, Any] | None:
-        try:
-            return (await self._results(experiment)).to_dict()
-        except Exception as exc:  # stopping is the operator's brake: it must not fail here
-            warnings.warn(
-                f"experiment {experiment.id}: results could not be computed, so none are "
-                f"stored with the stop ({type(exc).__name__}: {exc})",
-                RuntimeWarning,
-                stacklevel=1,
-            )
-            return None
+        return await self._ops.move_experiment(experiment_id, to, actor=actor, reason=reason)
 
     async def close(self) -> None:
         await self._registry.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,28 +37,6 @@ class PreparedVersion:
     signature: Signature
     parity: ParityReport | None
     max_onnx_bytes: int = DEFAULT_MAX_ONNX_BYTES
-
-
-def onnx_validator(
-    signature: Signature | None, feature_names: Sequence[str], max_bytes: int
-) -> Callable[[bytes], Signature]:
-    """Build the ``validate`` hook handed to ``Registry.register_version``.
-
-    Args:
-        signature: the signature the artifact must have (None: infer it).
-        feature_names: the feature names the version is registered with.
-        max_bytes: the size cap for the artifact.
-
-    Returns:
-        A callable that raises ``ConversionError`` unless the bytes are a loadable,
-        self-contained ONNX model of the expected signature.
-    """
-    names = list(feature_names)
-
-    def _validate(data: bytes) -> Signature:
-        return validate_onnx(data, max_bytes=max_bytes, expected=signature, feature_names=names)
-
-    return _validate
 
 
 def _metrics(model: Any, X: np.ndarray, y: np.ndarray | None, task: str) -> dict[str, float]:
@@ -168,9 +146,11 @@ async def register_prepared(
     actor: str = "cli",
     reason: str = "",
 ) -> ModelVersion:
-    """Register a prepared version; the artifact is re-validated inside the transaction."""
-    validate = onnx_validator(prepared.signature, prepared.spec.features, prepared.max_onnx_bytes)
-    return await registry.register_version(
+    """Register a prepared version through the use-case layer (vetted like an upload)."""
+    from gateway.operations import Operations
+
+    operations = Operations(registry, max_upload_bytes=prepared.max_onnx_bytes)
+    return await operations.register(
         name,
         prepared.spec,
         prepared.onnx_bytes,
@@ -178,7 +158,6 @@ async def register_prepared(
         version=version,
         actor=actor,
         reason=reason,
-        validate=validate,
     )
 
 

@@ -88,6 +88,36 @@ async def _move(
     )
 
 
+async def _rollback_rows(
+    session: AsyncSession, model: ModelRow
+) -> tuple[ModelVersionRow | None, ModelVersionRow]:
+    """The current production row and the one a rollback restores: the most recent
+    version, other than the current one, the audit trail shows moving to production and
+    that is not archived.
+
+    Raises:
+        InvalidStageTransitionError: there is none to go back to.
+    """
+    current = await production_row(session, model)
+    candidates = await session.scalars(
+        select(ModelVersionRow)
+        .join(StageTransitionRow, StageTransitionRow.model_version_id == ModelVersionRow.id)
+        .where(
+            ModelVersionRow.model_id == model.id,
+            StageTransitionRow.to_stage == Stage.PRODUCTION.value,
+            ModelVersionRow.stage != Stage.ARCHIVED.value,
+        )
+        .order_by(StageTransitionRow.id.desc())
+    )
+    current_id = None if current is None else current.id
+    previous = next((r for r in candidates if r.id != current_id), None)
+    if previous is None:
+        raise InvalidStageTransitionError(
+            f"model {model.name!r} has no previous production version to roll back to"
+        )
+    return current, previous
+
+
 async def _ensure_model(session: AsyncSession, name: str, at: datetime) -> ModelRow:
     """Insert the model row if absent (race-free), then lock and return it."""
     stmt = insert_ignoring(session, ModelRow, "name")
@@ -295,6 +325,17 @@ class VersionStore(Store):
             name, version, Stage.ARCHIVED, actor=actor, reason=reason, force=force
         )
 
+    async def rollback_target(self, name: str) -> ModelVersion:
+        """The version :meth:`rollback` would put back into production now (no change).
+
+        Raises:
+            ModelNotFoundError: unknown model.
+            InvalidStageTransitionError: no previous production version to go back to.
+        """
+        async with self._read() as session:
+            _, previous = await _rollback_rows(session, await model_row(session, name))
+            return previous.to_entity()
+
     async def rollback(
         self, name: str, *, actor: str = "unknown", reason: str = ""
     ) -> ModelVersion:
@@ -320,23 +361,7 @@ class VersionStore(Store):
         async with self._write() as session:
             at = utcnow()
             model = await model_row(session, name, lock=True)
-            current = await production_row(session, model)
-            candidates = await session.scalars(
-                select(ModelVersionRow)
-                .join(StageTransitionRow, StageTransitionRow.model_version_id == ModelVersionRow.id)
-                .where(
-                    ModelVersionRow.model_id == model.id,
-                    StageTransitionRow.to_stage == Stage.PRODUCTION.value,
-                    ModelVersionRow.stage != Stage.ARCHIVED.value,
-                )
-                .order_by(StageTransitionRow.id.desc())
-            )
-            current_id = None if current is None else current.id
-            previous = next((r for r in candidates if r.id != current_id), None)
-            if previous is None:
-                raise InvalidStageTransitionError(
-                    f"model {name!r} has no previous production version to roll back to"
-                )
+            current, previous = await _rollback_rows(session, model)
             if current is not None:
                 await _move(
                     session,

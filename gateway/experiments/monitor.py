@@ -6,12 +6,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
+from gateway.errors import GatewayError
 from gateway.experiments.failures import MONITOR, ExperimentFailures
-from gateway.experiments.tracker import ExperimentTracker, Look
+from gateway.experiments.tracker import Look
 from registry.entities import Experiment, ExperimentState, Stage
 from registry.errors import RegistryError, UnavailableError
-from registry.repository import Registry
+
+if TYPE_CHECKING:
+    from gateway.operations import Operations
 
 log = logging.getLogger(__name__)
 ACTOR = "galgate-monitor"
@@ -31,17 +35,13 @@ class Monitor:
 
     def __init__(
         self,
-        registry: Registry,
-        tracker: ExperimentTracker,
+        operations: Operations,
         *,
-        on_change: Callable[[], None],
         failures: ExperimentFailures | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._registry = registry
+        self._ops = operations
         self._failures = failures or ExperimentFailures()
-        self._tracker = tracker
-        self._on_change = on_change
         self._clock = clock
 
     async def run(self, interval: float) -> None:
@@ -66,10 +66,10 @@ class Monitor:
 
     async def tick(self) -> None:
         """One pass over the running experiments; one that fails is recorded and skipped."""
-        running = await self._registry.list_experiments(states=[ExperimentState.RUNNING])
+        running = await self._ops.list_experiments(state=ExperimentState.RUNNING)
         for experiment in running:
             try:
-                look = await self._tracker.look(experiment)
+                look = await self._ops.tracker.look(experiment)
                 await self._decide(experiment, look)
             except (asyncio.CancelledError, UnavailableError):
                 raise  # the registry is down: the whole pass is retried next interval
@@ -108,24 +108,17 @@ class Monitor:
             promote = False
             reason += f"; not auto-promoted: {refused}"
         try:
-            await self._registry.transition_experiment(
-                experiment.id,
-                state,
-                actor=ACTOR,
-                reason=reason,
-                winner=winner,
-                final_results=look.results.to_dict(),
+            await self._ops.end_experiment(
+                experiment, state, results=look.results, winner=winner, actor=ACTOR, reason=reason
             )
         except UnavailableError:
             raise
         except RegistryError as exc:
             log.info("experiment %s already ended elsewhere: %s", experiment.id, exc)
             return
-        self._tracker.forget(experiment.id)
         log.info("experiment %s %s: %s", experiment.id, state.value, reason)
         if promote:
             await self._promote(experiment, reason)
-        self._on_change()
 
     async def _promotion_refused(self, experiment: Experiment) -> str:
         """Why the winning treatment may not be auto-promoted now ("" when it may).
@@ -134,7 +127,7 @@ class Monitor:
         production (checked at creation, and again here: the version may have moved).
         """
         spec = experiment.spec
-        version = await self._registry.get_version(spec.model, spec.treatment_version)
+        version = await self._ops.get_version(spec.model, spec.treatment_version)
         if version.stage is Stage.STAGING:
             return ""
         return (
@@ -149,10 +142,10 @@ class Monitor:
             why += f" ({spec.name})"
         why += f": {reason}"
         try:
-            await self._registry.transition(
+            await self._ops.promote(
                 spec.model, spec.treatment_version, Stage.PRODUCTION, actor=ACTOR, reason=why
             )
-        except RegistryError:
+        except (RegistryError, GatewayError):
             log.exception(
                 "experiment %s: auto-promotion of %s failed", experiment.id, spec.treatment_version
             )

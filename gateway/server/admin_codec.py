@@ -17,6 +17,8 @@ from gateway._pb.galgate.v1 import admin_pb2 as pb
 from gateway.brief import brief, brief_list
 from gateway.errors import InvalidInputError
 from gateway.experiments.results import ArmResult, Results
+from gateway.predlog import PredictionLog
+from gateway.serving.pool import Pool
 from registry.entities import (
     Event,
     Experiment,
@@ -92,13 +94,13 @@ def version_info(v: ModelVersion) -> pb.ModelVersionInfo:
     )
 
 
-def model_info(m: Model) -> pb.ModelInfo:
-    """Encode one model with all its versions."""
+def model_info(m: Model, versions: tuple[ModelVersion, ...] | None = None) -> pb.ModelInfo:
+    """Encode one model with all its versions (or only ``versions``)."""
     production = m.production
     return pb.ModelInfo(
         name=m.name,
         created_at=timestamp(m.created_at),
-        versions=[version_info(v) for v in m.versions],
+        versions=[version_info(v) for v in (m.versions if versions is None else versions)],
         production_version=production.version if production else "",
     )
 
@@ -156,8 +158,9 @@ def _parse_datetime(key: str, raw: object) -> datetime:
     return value
 
 
-def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any]) -> VersionSpec:
-    """Build the VersionSpec of an upload from its header and the artifact's signature."""
+def spec_from_header(header: pb.RegisterModelHeader) -> VersionSpec:
+    """The VersionSpec of an upload, from its header; the signature (and the features,
+    when the header names none) are read from the artifact when it is vetted."""
     try:
         metadata = json.loads(header.metadata_json) if header.metadata_json else {}
     except json.JSONDecodeError as exc:
@@ -190,8 +193,8 @@ def spec_from_header(header: pb.RegisterModelHeader, signature: Mapping[str, Any
                 ) from None
     return VersionSpec(
         model_type=header.model_type or "onnx",
-        features=tuple(signature["features"]),
-        signature=dict(signature),
+        features=tuple(header.features),
+        signature={},
         target=header.target,
         tags=dict(header.tags),
         description=header.description,
@@ -392,3 +395,37 @@ def models_page(
     if next_model is not None:
         reply.next_page_token = PageToken(next_model).encode()
     return reply
+
+
+def gateway_status(pool: Pool, predlog: PredictionLog) -> pb.GatewayStatus:
+    """What this gateway serves, what failed to load or route, and its log backlog."""
+    snapshot = pool.current
+    loaded = []
+    for name, route in sorted(snapshot.routes.items()):
+        production = route.production.model.version if route.production else ""
+        for version, model in sorted(route.versions.items()):
+            role = "production" if version == production else "retained"
+            loaded.append(
+                pb.LoadedVersion(name=name, version=version, sha256=model.sha256, role=role)
+            )
+    return pb.GatewayStatus(
+        event_id=snapshot.event_id,
+        loaded=loaded,
+        failures=[
+            pb.LoadFailure(name=f.name, version=f.version, error=f.error, at=timestamp(f.at))
+            for f in pool.failures.values()
+        ],
+        serving=pool.ready,
+        prediction_log_queued=predlog.queued,
+        prediction_log_dropped=predlog.dropped,
+        experiment_failures=[
+            pb.ExperimentFailure(
+                experiment_id=f.experiment_id,
+                model=f.model,
+                where=f.where,
+                error=f.error,
+                since=timestamp(f.at),
+            )
+            for f in pool.experiment_failures.all()
+        ],
+    )

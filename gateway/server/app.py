@@ -21,6 +21,7 @@ from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.metrics import Metrics
+from gateway.operations import Operations
 from gateway.outcomes import OutcomeRecorder
 from gateway.predlog import PredictionLog
 from gateway.server.admin_servicer import AdminServicer
@@ -319,10 +320,15 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         InferenceServicer(pool, path),
         _service(grpc_predict_v2_pb2, "GRPCInferenceService"),
     )
-    tracker = ExperimentTracker(registry)
+    operations = Operations(
+        registry,
+        pool=pool,
+        tracker=ExperimentTracker(registry),
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     add_service(
         server,
-        AdminServicer(registry, pool, settings, tracker, predlog, slots=admin_slots),
+        AdminServicer(operations, settings, predlog, slots=admin_slots),
         _service(admin_pb2, "ModelAdmin"),
     )
     health_servicer = _BoundedHealth(watch_slots)
@@ -355,7 +361,7 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         registry=registry,
         pool=pool,
         health=health_servicer,
-        monitor=Monitor(registry, tracker, on_change=pool.wake, failures=failures),
+        monitor=Monitor(operations, failures=failures),
         predlog=predlog,
         outcomes=outcomes,
         ids=ids,

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
+from gateway.operations import Operations
 from registry.entities import ExperimentState, Stage
 from registry.repository import Registry
 from tests.helpers import experiment_pair, make_experiment_spec, make_outcome, make_prediction
@@ -45,12 +46,8 @@ async def _feed(registry, experiment, arm: str, values) -> None:
 
 
 def _monitor(registry, now=None):
-    changes = []
     clock = (lambda: now) if now else (lambda: datetime.now(UTC))
-    monitor = Monitor(
-        registry, ExperimentTracker(registry), on_change=lambda: changes.append(1), clock=clock
-    )
-    return monitor, changes
+    return Monitor(Operations(registry), clock=clock), None
 
 
 @pytest.mark.parametrize(
@@ -67,7 +64,7 @@ async def test_monitor_calls_the_winner_in_the_metrics_direction(
 ):
     experiment = await _experiment(registry, metric=metric, min_samples=50)
     rng = np.random.default_rng(7)
-    monitor, changes = _monitor(registry)
+    monitor, _ = _monitor(registry)
     for _ in range(20):
         await _feed(registry, experiment, "control", rng.normal(10.0, 1.0, 25))
         await _feed(registry, experiment, "treatment", rng.normal(10.0 + treatment_shift, 1.0, 25))
@@ -79,7 +76,8 @@ async def test_monitor_calls_the_winner_in_the_metrics_direction(
     assert ended.winner == expected_winner
     assert ended.final_results["winner"] == expected_winner
     assert "sequential test decisive" in ended.end_reason
-    assert changes == [1]
+    ended_once = [t.to_state for t in await registry.experiment_history(experiment.id)]
+    assert ended_once.count(ExperimentState.COMPLETED) == 1
     # No auto_promote: production is untouched.
     assert (await registry.production_version("m")).version == ended.spec.control_version
 

@@ -1,0 +1,300 @@
+"""The use cases every door calls: register, promote, roll back, archive, and experiments.
+
+The gRPC admin API, the CLI on a database (``--db``), the CLI through a gateway
+(``--server``, which reaches the gRPC API) and the experiment monitor are doors: each
+decodes its input, makes one call here, and encodes the answer. So every door makes the
+same checks, raises the same errors and writes the same audit rows.
+
+With a pool attached (inside a gateway), a change that makes a version serve — promotion
+to production, rollback, an experiment's arms — loads and warms the version first and
+commits only if it can serve, then swaps the served snapshot before returning. Without
+one (the CLI on a database), the registry change is made and gateways watching the
+registry load it; a version that cannot load there never goes live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import TYPE_CHECKING
+
+from gateway.brief import brief_list
+from gateway.errors import ExperimentStatisticsError, InvalidInputError
+from registry import crashpoints
+from registry.entities import (
+    Experiment,
+    ExperimentSpec,
+    ExperimentState,
+    Model,
+    ModelVersion,
+    Stage,
+    StageTransition,
+    VersionSpec,
+)
+from registry.repository import Registry
+
+if TYPE_CHECKING:
+    from gateway.experiments.results import Results
+    from gateway.experiments.tracker import ExperimentTracker
+    from gateway.serving.pool import Pool
+
+# The artifact size cap when none is given (converters.validate.DEFAULT_MAX_BYTES).
+DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+_ACTIVE = (ExperimentState.RUNNING, ExperimentState.PAUSED)
+
+
+class Operations:
+    """One registry (and optionally the gateway's pool) behind every door.
+
+    Args:
+        registry: the registry.
+        pool: the gateway's pool, when a gateway runs these; None for the CLI on a
+            database.
+        tracker: the experiments' sequential tests (a fresh one by default).
+        max_upload_bytes: the largest artifact ``register`` accepts.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        pool: Pool | None = None,
+        tracker: ExperimentTracker | None = None,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    ) -> None:
+        self.registry = registry
+        self.pool = pool
+        self._tracker = tracker
+        self.max_upload_bytes = max_upload_bytes
+
+    @property
+    def tracker(self) -> ExperimentTracker:
+        """The experiments' sequential tests (made on first use: a CLI command that does
+        not touch experiments does not load the statistics)."""
+        if self._tracker is None:
+            from gateway.experiments.tracker import ExperimentTracker
+
+            self._tracker = ExperimentTracker(self.registry)
+        return self._tracker
+
+    # -- models -----------------------------------------------------------------------
+
+    async def register(
+        self,
+        name: str,
+        spec: VersionSpec,
+        artifact: bytes,
+        *,
+        profile: bytes | None = None,
+        version: str | None = None,
+        actor: str,
+        reason: str = "",
+    ) -> ModelVersion:
+        """Vet an artifact (and its reference profile) and register it in development.
+
+        The ONNX bytes must be a loadable, self-contained model within
+        ``max_upload_bytes``; when ``spec.signature`` is set the artifact must have that
+        signature, else the signature is read from the artifact (with ``spec.features``
+        as its feature names when given). A profile must describe the same features.
+
+        Raises:
+            ConversionError: the artifact or profile is not acceptable.
+            InvalidInputError: the profile's features differ from the model's.
+            RegistryError: see ``Registry.register_version``.
+        """
+        from converters import ReferenceProfile, Signature, validate_onnx
+
+        expected = Signature.from_dict(spec.signature) if spec.signature else None
+        signature = await asyncio.to_thread(
+            validate_onnx,
+            artifact,
+            max_bytes=self.max_upload_bytes,
+            expected=expected,
+            feature_names=list(spec.features) or None,
+        )
+        if profile:
+            # Decompressing a profile is CPU work: keep it off the event loop.
+            parsed = await asyncio.to_thread(ReferenceProfile.from_bytes, profile)
+            if tuple(parsed.features) != tuple(signature.features):
+                raise InvalidInputError(
+                    f"reference profile features {brief_list(parsed.features)} differ from "
+                    f"the model's {brief_list(signature.features)}"
+                )
+        spec = dataclasses.replace(
+            spec, features=tuple(signature.features), signature=signature.to_dict()
+        )
+        return await self.registry.register_version(
+            name,
+            spec,
+            artifact,
+            profile=profile or None,
+            version=version,
+            actor=actor,
+            reason=reason,
+        )
+
+    async def list_models(
+        self, *, start: str | None = None, limit: int | None = None
+    ) -> list[Model]:
+        """Models with their versions, by name (a page of them with ``start``/``limit``)."""
+        return await self.registry.list_models(start=start, limit=limit)
+
+    async def get_model(self, name: str) -> Model:
+        """One model with its versions."""
+        return await self.registry.get_model(name)
+
+    async def get_version(self, name: str, version: str) -> ModelVersion:
+        """One version."""
+        return await self.registry.get_version(name, version)
+
+    async def history(self, name: str) -> list[StageTransition]:
+        """A model's audit trail, oldest first."""
+        return list(await self.registry.history(name))
+
+    async def promote(
+        self,
+        name: str,
+        version: str,
+        stage: Stage,
+        *,
+        actor: str,
+        reason: str = "",
+        force: bool = False,
+    ) -> ModelVersion:
+        """Move a version to ``stage``; to production only once it loads and warms here.
+
+        Raises:
+            ArtifactLoadError: (with a pool) the version cannot serve; nothing changed.
+            RegistryError: see ``Registry.transition``.
+        """
+        if stage is Stage.PRODUCTION and self.pool is not None:
+            await self.registry.get_version(name, version)  # NOT_FOUND before loading
+            await self.pool.ensure_loaded(name, version)
+        moved = await self.registry.transition(
+            name, version, stage, actor=actor, reason=reason, force=force
+        )
+        if stage is Stage.PRODUCTION:
+            crashpoints.reached("promote.after_commit")
+        await self._swap()
+        return moved
+
+    async def rollback(self, name: str, *, actor: str, reason: str = "") -> ModelVersion:
+        """Restore the previous production version, once it loads and warms here.
+
+        Raises:
+            ArtifactLoadError: (with a pool) it cannot serve; nothing changed.
+            RegistryError: see ``Registry.rollback``.
+        """
+        if self.pool is not None:
+            target = await self.registry.rollback_target(name)
+            await self.pool.ensure_loaded(name, target.version)
+        restored = await self.registry.rollback(name, actor=actor, reason=reason)
+        await self._swap()
+        return restored
+
+    async def archive(
+        self, name: str, version: str, *, actor: str, reason: str = "", force: bool = False
+    ) -> ModelVersion:
+        """Archive a version (``force`` for the production one, leaving none)."""
+        archived = await self.registry.archive(
+            name, version, actor=actor, reason=reason, force=force
+        )
+        await self._swap()
+        return archived
+
+    # -- experiments --------------------------------------------------------------------
+
+    async def create_experiment(
+        self, spec: ExperimentSpec, *, actor: str, start: bool = True
+    ) -> Experiment:
+        """Create an experiment, running unless ``start`` is False.
+
+        With a pool, both arms load and warm first: an experiment never routes to a
+        version that cannot serve.
+        """
+        if self.pool is not None:
+            for version in (spec.control_version, spec.treatment_version):
+                await self.registry.get_version(spec.model, version)  # NOT_FOUND first
+                await self.pool.ensure_loaded(spec.model, version)
+        experiment = await self.registry.create_experiment(spec, actor=actor, start=start)
+        await self._swap()
+        return experiment
+
+    async def list_experiments(
+        self, *, model: str | None = None, state: ExperimentState | None = None
+    ) -> list[Experiment]:
+        """Experiments, optionally of one model and/or in one state."""
+        states = [state] if state is not None else None
+        return list(await self.registry.list_experiments(model=model, states=states))
+
+    async def experiment_results(self, experiment_id: int) -> tuple[Experiment, Results]:
+        """An experiment and its results: the stored final ones once it ended, else the
+        live ones (the stored looks replayed, plus the moments now; no look is stored).
+
+        Raises:
+            ExperimentStatisticsError: its stored outcomes give no valid statistics.
+        """
+        from gateway.experiments.results import Results
+
+        experiment = await self.registry.get_experiment(experiment_id)
+        if experiment.final_results:
+            return experiment, Results.from_dict(dict(experiment.final_results))
+        look = await self.tracker.look(experiment, record=False)
+        return experiment, look.results
+
+    async def move_experiment(
+        self, experiment_id: int, to: ExperimentState, *, actor: str, reason: str = ""
+    ) -> Experiment:
+        """Pause (PAUSED), resume (RUNNING) or stop (STOPPED) an experiment.
+
+        Stopping freezes the results as they stand, so outcomes that arrive later do not
+        change them; an experiment whose statistics cannot be computed still stops (the
+        brake must always work), without results.
+        """
+        final = None
+        if to is ExperimentState.STOPPED:
+            current = await self.registry.get_experiment(experiment_id)
+            if current.state in _ACTIVE:
+                try:
+                    final = (await self.tracker.look(current, record=False)).results.to_dict()
+                except ExperimentStatisticsError:
+                    final = None
+        moved = await self.registry.transition_experiment(
+            experiment_id, to, actor=actor, reason=reason, final_results=final
+        )
+        if to is ExperimentState.STOPPED:
+            self.tracker.forget(experiment_id)
+        await self._swap()
+        return moved
+
+    async def end_experiment(
+        self,
+        experiment: Experiment,
+        state: ExperimentState,
+        *,
+        results: Results,
+        winner: str,
+        actor: str,
+        reason: str,
+    ) -> Experiment:
+        """End a running experiment (the monitor's door) with its winner and final results.
+
+        Raises:
+            RegistryError: it was ended elsewhere first (a conditional state change).
+        """
+        ended = await self.registry.transition_experiment(
+            experiment.id,
+            state,
+            actor=actor,
+            reason=reason,
+            winner=winner,
+            final_results=results.to_dict(),
+        )
+        self.tracker.forget(experiment.id)
+        await self._swap()
+        return ended
+
+    async def _swap(self) -> None:
+        """With a pool: serve what the registry now says before the door answers."""
+        if self.pool is not None:
+            await self.pool.reconcile()
