@@ -21,19 +21,16 @@ from gateway._pb.galgate.v1 import admin_pb2_grpc as admin_grpc
 from gateway._pb.galgate.v1 import prediction_pb2 as predict_pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as predict_grpc
 from gateway.cli_backend import CliError, ExperimentReport
-from gateway.cli_decode import (
-    GatewayStatus,
-    Prediction,
+from gateway.wire.experiments import experiment_from_info, experiment_request, results_from_message
+from gateway.wire.models import (
     event_from_info,
-    experiment_from_info,
     model_from_info,
-    prediction_from_response,
-    report_from_results,
-    status_from_response,
     transition_from_info,
     version_from_info,
 )
-from gateway.cli_encode import experiment_request, upload_requests
+from gateway.wire.prediction import Prediction, prediction_from_response
+from gateway.wire.status import GatewayStatus, status_from_message
+from gateway.wire.uploads import upload_requests
 from registry import Event, Model, ModelVersion, Stage, StageTransition
 from registry.entities import Experiment, ExperimentSpec, ExperimentState
 
@@ -262,7 +259,9 @@ class RemoteBackend:
 
     async def experiment_report(self, experiment_id: int) -> ExperimentReport:
         request = admin_pb.GetExperimentResultsRequest(id=experiment_id)
-        return report_from_results(self._call(self._admin.GetExperimentResults, request))
+        return ExperimentReport(
+            *results_from_message(self._call(self._admin.GetExperimentResults, request))
+        )
 
     async def move_experiment(
         self, experiment_id: int, to: ExperimentState, *, actor: str, reason: str
@@ -280,7 +279,7 @@ class RemoteBackend:
     async def status(self) -> GatewayStatus:
         """What the gateway process serves and what failed to load (GetStatus)."""
         response = self._call(self._admin.GetStatus, admin_pb.GetStatusRequest())
-        return status_from_response(response, self._target.address)
+        return status_from_message(response, self._target.address)
 
     def events(self, after: int = 0, *, follow: bool = False) -> Iterator[Event]:
         """Registry events with id > ``after``; with ``follow``, wait for new ones forever.

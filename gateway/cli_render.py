@@ -14,7 +14,8 @@ from registry import Event, Model, ModelVersion, StageTransition
 from registry.entities import Experiment
 
 if TYPE_CHECKING:
-    from gateway.cli_decode import GatewayStatus, Prediction
+    from gateway.wire.prediction import Prediction
+    from gateway.wire.status import GatewayStatus
 
 # What ExperimentInfo carries over gRPC: JSON output leaves the rest (the arms' sha256,
 # tau2, final_results) out, so that local and --server output are identical.
@@ -295,7 +296,7 @@ def render_status(status: GatewayStatus) -> str:
     if status.skipped_experiments:
         lines.append("skipped experiments (routing: production serves; monitor: no decisions):")
         rows = [
-            [f.experiment_id, f.model, f.where, when(f.since), f.error]
+            [f.experiment_id, f.model, f.where, when(f.at), f.error]
             for f in status.skipped_experiments
         ]
         lines.append(table(["ID", "MODEL", "WHERE", "SINCE", "ERROR"], rows))

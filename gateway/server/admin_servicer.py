@@ -12,8 +12,11 @@ from gateway.config import Settings
 from gateway.errors import InvalidInputError, PayloadTooLargeError
 from gateway.operations import Operations
 from gateway.predlog import PredictionLog
-from gateway.server import admin_codec as codec
 from gateway.server.status import grpc_errors
+from gateway.wire import experiments as wire_experiments
+from gateway.wire import models as wire_models
+from gateway.wire import status as wire_status
+from gateway.wire import uploads as wire_uploads
 from registry.entities import ExperimentState
 
 ACTOR_METADATA = "x-galgate-actor"
@@ -57,14 +60,14 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             )
         version = await self._ops.register(
             header.name,
-            codec.spec_from_header(header),
+            wire_uploads.spec_from_header(header),
             artifact,
             profile=profile or None,
             version=header.version or None,
             actor=_actor(context),
             reason=header.reason,
         )
-        return codec.version_info(version)
+        return wire_models.version_info(version)
 
     async def _receive_upload(self, request_iterator):
         cap = self._settings.max_upload_bytes
@@ -91,12 +94,14 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
         return header, bytes(artifact), bytes(profile)
 
     async def ListModels(self, request, context):
-        token = codec.PageToken.decode(request.page_token)
-        per_read = min(request.page_size or codec.MODELS_PER_READ, codec.MODELS_PER_READ)
+        token = wire_models.PageToken.decode(request.page_token)
+        per_read = min(
+            request.page_size or wire_models.MODELS_PER_READ, wire_models.MODELS_PER_READ
+        )
         models = await self._ops.list_models(
             start=token.model if token else None, limit=per_read + 1
         )
-        return codec.models_page(
+        return wire_models.models_page(
             models[:per_read],
             token,
             page_size=request.page_size,
@@ -108,25 +113,25 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
         model = await self._ops.get_model(request.name)
         if request.version:
             version = await self._ops.get_version(request.name, request.version)
-            return codec.model_info(model, versions=(version,))
-        return codec.model_info(model)
+            return wire_models.model_info(model, versions=(version,))
+        return wire_models.model_info(model)
 
     async def PromoteModel(self, request, context):
         version = await self._ops.promote(
             request.name,
             request.version,
-            codec.parse_stage(request.stage),
+            wire_models.parse_stage(request.stage),
             actor=_actor(context),
             reason=request.reason,
             force=request.force,
         )
-        return codec.version_info(version)
+        return wire_models.version_info(version)
 
     async def RollbackModel(self, request, context):
         version = await self._ops.rollback(
             request.name, actor=_actor(context), reason=request.reason
         )
-        return codec.version_info(version)
+        return wire_models.version_info(version)
 
     async def ArchiveModel(self, request, context):
         version = await self._ops.archive(
@@ -136,18 +141,18 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
             reason=request.reason,
             force=request.force,
         )
-        return codec.version_info(version)
+        return wire_models.version_info(version)
 
     async def GetHistory(self, request, context):
         history = await self._ops.history(request.name)
-        return pb.GetHistoryResponse(transitions=[codec.transition_info(t) for t in history])
+        return pb.GetHistoryResponse(transitions=[wire_models.transition_info(t) for t in history])
 
     async def WatchEvents(self, request, context):
         after = request.after_id
         while True:
             events = await self._ops.registry.events_since(after, limit=500)
             for event in events:
-                yield codec.event_info(event)
+                yield wire_models.event_info(event)
                 after = event.id
             if not events:
                 if request.backlog_only:
@@ -155,30 +160,32 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
                 await asyncio.sleep(self._settings.poll_interval)
 
     async def GetStatus(self, request, context):
-        return codec.gateway_status(self._pool, self._predlog)
+        return wire_status.status_message(wire_status.status_of(self._pool, self._predlog))
 
     async def CreateExperiment(self, request, context):
         experiment = await self._ops.create_experiment(
-            codec.experiment_spec(request), actor=_actor(context), start=not request.create_only
+            wire_experiments.experiment_spec(request),
+            actor=_actor(context),
+            start=not request.create_only,
         )
-        return codec.experiment_info(experiment)
+        return wire_experiments.experiment_info(experiment)
 
     async def ListExperiments(self, request, context):
-        state = codec.parse_experiment_state(request.state) if request.state else None
+        state = wire_experiments.parse_experiment_state(request.state) if request.state else None
         experiments = await self._ops.list_experiments(model=request.model or None, state=state)
         return pb.ListExperimentsResponse(
-            experiments=[codec.experiment_info(e) for e in experiments]
+            experiments=[wire_experiments.experiment_info(e) for e in experiments]
         )
 
     async def GetExperimentResults(self, request, context):
         experiment, results = await self._ops.experiment_results(request.id)
-        return codec.experiment_results(experiment, results)
+        return wire_experiments.experiment_results(experiment, results)
 
     async def _move(self, request, context, to: ExperimentState):
         experiment = await self._ops.move_experiment(
             request.id, to, actor=_actor(context), reason=request.reason
         )
-        return codec.experiment_info(experiment)
+        return wire_experiments.experiment_info(experiment)
 
     async def PauseExperiment(self, request, context):
         return await self._move(request, context, ExperimentState.PAUSED)

@@ -7,10 +7,10 @@ import importlib.metadata
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway._pb.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 from gateway.errors import ModelNotServedError, NotReadyError
-from gateway.server import inference_codec as codec
 from gateway.server.status import grpc_errors
 from gateway.serving.pool import Pool
 from gateway.serving.predict import PredictPath
+from gateway.wire import inference as codec
 
 SERVER_NAME = "galgate"
 # Response parameter carrying the logged prediction's id (for RecordOutcome).

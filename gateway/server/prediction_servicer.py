@@ -10,9 +10,9 @@ from gateway.admission import Slots
 from gateway.errors import GatewayError
 from gateway.metrics import Metrics
 from gateway.outcomes import OutcomeRecorder
-from gateway.server import codec
 from gateway.server.status import grpc_errors, message_for, status_for
 from gateway.serving.predict import PredictPath
+from gateway.wire import prediction as codec
 
 
 @grpc_errors

@@ -7,9 +7,9 @@ import pytest
 
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway.errors import InvalidInputError
-from gateway.server import inference_codec as codec
 from gateway.serving.loader import build_loaded
 from gateway.serving.model import LoadedModel
+from gateway.wire import inference as codec
 from tests.inference.conftest import FEATURES, Trained
 
 

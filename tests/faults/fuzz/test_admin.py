@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway._pb.galgate.v1 import admin_pb2 as apb
-from gateway.server.admin_codec import METADATA_KEYS
+from gateway.wire.uploads import METADATA_KEYS
 from tests.faults.fuzz import onnx_models
 from tests.faults.fuzz import strategies as s
 from tests.faults.fuzz.harness import Harness, fuzz

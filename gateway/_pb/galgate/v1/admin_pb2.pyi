@@ -46,7 +46,7 @@ class CreateExperimentRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., control_version: _Optional[str] = ..., treatment_version: _Optional[str] = ..., strategy: _Optional[str] = ..., split: _Optional[float] = ..., epsilon: _Optional[float] = ..., metric: _Optional[str] = ..., confidence: _Optional[float] = ..., min_detectable_effect: _Optional[float] = ..., min_samples: _Optional[int] = ..., max_loss: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., auto_promote: _Optional[bool] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., create_only: _Optional[bool] = ...) -> None: ...
 
 class ExperimentInfo(_message.Message):
-    __slots__ = ("id", "name", "model", "control_version", "treatment_version", "strategy", "split", "epsilon", "metric", "confidence", "min_detectable_effect", "min_samples", "max_loss", "end_time", "auto_promote", "state", "created_at", "started_at", "ended_at", "end_reason", "winner", "description")
+    __slots__ = ("id", "name", "model", "control_version", "treatment_version", "strategy", "split", "epsilon", "metric", "confidence", "min_detectable_effect", "min_samples", "max_loss", "end_time", "auto_promote", "state", "created_at", "started_at", "ended_at", "end_reason", "winner", "description", "control_sha256", "treatment_sha256", "tau2", "final_results_json")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,10 @@ class ExperimentInfo(_message.Message):
     END_REASON_FIELD_NUMBER: _ClassVar[int]
     WINNER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TAU2_FIELD_NUMBER: _ClassVar[int]
+    FINAL_RESULTS_JSON_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     model: str
@@ -91,7 +95,11 @@ class ExperimentInfo(_message.Message):
     end_reason: str
     winner: str
     description: str
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., model: _Optional[str] = ..., control_version: _Optional[str] = ..., treatment_version: _Optional[str] = ..., strategy: _Optional[str] = ..., split: _Optional[float] = ..., epsilon: _Optional[float] = ..., metric: _Optional[str] = ..., confidence: _Optional[float] = ..., min_detectable_effect: _Optional[float] = ..., min_samples: _Optional[int] = ..., max_loss: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., auto_promote: _Optional[bool] = ..., state: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., winner: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    control_sha256: str
+    treatment_sha256: str
+    tau2: float
+    final_results_json: str
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., model: _Optional[str] = ..., control_version: _Optional[str] = ..., treatment_version: _Optional[str] = ..., strategy: _Optional[str] = ..., split: _Optional[float] = ..., epsilon: _Optional[float] = ..., metric: _Optional[str] = ..., confidence: _Optional[float] = ..., min_detectable_effect: _Optional[float] = ..., min_samples: _Optional[int] = ..., max_loss: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., auto_promote: _Optional[bool] = ..., state: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., winner: _Optional[str] = ..., description: _Optional[str] = ..., control_sha256: _Optional[str] = ..., treatment_sha256: _Optional[str] = ..., tau2: _Optional[float] = ..., final_results_json: _Optional[str] = ...) -> None: ...
 
 class ListExperimentsRequest(_message.Message):
     __slots__ = ("model", "state")
@@ -217,7 +225,7 @@ class RegisterModelRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[RegisterModelHeader, _Mapping]] = ..., artifact_chunk: _Optional[bytes] = ..., profile_chunk: _Optional[bytes] = ...) -> None: ...
 
 class ModelVersionInfo(_message.Message):
-    __slots__ = ("name", "version", "stage", "model_type", "features", "target", "task", "class_labels", "sha256", "size", "has_profile", "metrics", "tags", "description", "created_at", "updated_at", "metadata_json")
+    __slots__ = ("name", "version", "stage", "model_type", "features", "target", "task", "class_labels", "sha256", "size", "has_profile", "metrics", "tags", "description", "created_at", "updated_at", "metadata_json", "id")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -249,6 +257,7 @@ class ModelVersionInfo(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     stage: str
@@ -266,7 +275,8 @@ class ModelVersionInfo(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     metadata_json: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., model_type: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., task: _Optional[str] = ..., class_labels: _Optional[_Iterable[str]] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., has_profile: _Optional[bool] = ..., metrics: _Optional[_Mapping[str, float]] = ..., tags: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata_json: _Optional[str] = ...) -> None: ...
+    id: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., model_type: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., task: _Optional[str] = ..., class_labels: _Optional[_Iterable[str]] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., has_profile: _Optional[bool] = ..., metrics: _Optional[_Mapping[str, float]] = ..., tags: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata_json: _Optional[str] = ..., id: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -413,16 +423,18 @@ class LoadedVersion(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class LoadFailure(_message.Message):
-    __slots__ = ("name", "version", "error", "at")
+    __slots__ = ("name", "version", "error", "at", "sha256")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     error: str
     at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., error: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., error: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class ExperimentFailure(_message.Message):
     __slots__ = ("experiment_id", "model", "where", "error", "since")

@@ -1,6 +1,9 @@
-"""Pure conversions between galgate.v1 prediction messages and numpy arrays."""
+"""galgate.v1 prediction messages: requests to numpy rows, answers to messages and back."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -123,4 +126,54 @@ def to_response(
         probabilities=outputs.probabilities.ravel().tolist(),
         class_labels=model.class_labels,
         request_id=request_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PredictedRow:
+    """One row's answer: a class label and its probabilities, or a regression value."""
+
+    label: str | None
+    probabilities: Mapping[str, float]
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A decoded PredictResponse."""
+
+    prediction_id: str
+    model: str
+    version: str
+    arm: str
+    experiment_id: str
+    class_labels: tuple[str, ...]
+    rows: tuple[PredictedRow, ...]
+
+
+def prediction_from_response(response: pb.PredictResponse) -> Prediction:
+    """Decode a PredictResponse into one record per row."""
+    labels = tuple(response.class_labels)
+    rows: list[PredictedRow] = []
+    if labels:
+        probabilities = np.asarray(response.probabilities, dtype=np.float32)
+        probabilities = probabilities.reshape(response.rows, len(labels))
+        for index, row in zip(response.labels, probabilities, strict=True):
+            rows.append(
+                PredictedRow(
+                    label=labels[index],
+                    probabilities={c: float(p) for c, p in zip(labels, row, strict=True)},
+                    value=None,
+                )
+            )
+    else:
+        rows = [PredictedRow(label=None, probabilities={}, value=v) for v in response.values]
+    return Prediction(
+        prediction_id=response.prediction_id,
+        model=response.model,
+        version=response.version,
+        arm=response.arm,
+        experiment_id=response.experiment_id,
+        class_labels=labels,
+        rows=tuple(rows),
     )

@@ -9,8 +9,8 @@ import numpy as np
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway.brief import brief, brief_list
 from gateway.errors import InvalidInputError
-from gateway.server.codec import checked_routing_key
 from gateway.serving.model import LoadedModel, Outputs, TensorSpec
+from gateway.wire.prediction import checked_routing_key
 from registry.naming import version_core
 
 PLATFORM = "onnxruntime_onnx"
