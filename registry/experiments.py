@@ -45,10 +45,14 @@ from registry.values import (
     json_document,
 )
 
-#: Allocation strategies the gateway knows (gateway/routing/factory.py).
+#: Allocation strategies the gateway knows (gateway/routing/factory.py); the one
+#: definition of these names.
 STRATEGIES: tuple[str, ...] = ("random", "weighted", "epsilon_greedy", "thompson_sampling")
-#: Primary metrics the gateway knows (gateway/stats/metrics.py).
+#: Primary metrics the gateway knows (gateway/stats/metrics.py), and which of them are
+#: errors (lower is better). The one definition of these names: the gateway, the CLI and
+#: the registry's checks all read them here.
 METRICS: tuple[str, ...] = ("squared_error", "absolute_error", "accuracy", "reward")
+LOWER_IS_BETTER: frozenset[str] = frozenset({"squared_error", "absolute_error"})
 ARMS: tuple[str, ...] = ("control", "treatment")
 WINNERS: tuple[str, ...] = ("", *ARMS)
 

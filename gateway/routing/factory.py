@@ -9,11 +9,14 @@ from gateway.routing.random_split import RandomSplit
 from gateway.routing.strategy import Strategy, StrategyState
 from gateway.routing.thompson import ThompsonSampling
 from gateway.routing.weighted import WeightedSplit
+from registry.experiments import STRATEGIES
 
 _CLASSES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (RandomSplit, WeightedSplit, EpsilonGreedy, ThompsonSampling)
 }
-STRATEGY_NAMES: tuple[str, ...] = tuple(_CLASSES)
+STRATEGY_NAMES: tuple[str, ...] = STRATEGIES  # the registry's names are the one definition
+if set(_CLASSES) != set(STRATEGIES):
+    raise ImportError(f"strategies {sorted(_CLASSES)} differ from the registry's {STRATEGIES}")
 
 
 def _check_name(name: str) -> type[Strategy]:

@@ -17,9 +17,9 @@ from gateway.wire import experiments as wire_experiments
 from gateway.wire import models as wire_models
 from gateway.wire import status as wire_status
 from gateway.wire import uploads as wire_uploads
+from gateway.wire.common import ACTOR_METADATA
 from registry.entities import ExperimentState
 
-ACTOR_METADATA = "x-galgate-actor"
 # Bytes kept free under the send limit for what grpc adds around a paged reply.
 _REPLY_MARGIN = 16 * 1024
 

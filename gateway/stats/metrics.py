@@ -6,6 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from registry.experiments import LOWER_IS_BETTER
+from registry.experiments import METRICS as METRIC_NAMES
+
 
 @dataclass(frozen=True, slots=True)
 class Metric:
@@ -82,14 +85,21 @@ def _reward(prediction: float, outcome: float) -> float:
     return float(outcome)
 
 
-SQUARED_ERROR = Metric("squared_error", -1, False, _squared_error)
-ABSOLUTE_ERROR = Metric("absolute_error", -1, False, _absolute_error)
-ACCURACY = Metric("accuracy", +1, True, _accuracy)
-REWARD = Metric("reward", +1, False, _reward)
+def _metric(name: str, per_outcome: Callable[[float, float], float], binary: bool) -> Metric:
+    """The metric called ``name``: its direction comes from the registry's one list."""
+    return Metric(name, -1 if name in LOWER_IS_BETTER else +1, binary, per_outcome)
+
+
+SQUARED_ERROR = _metric("squared_error", _squared_error, False)
+ABSOLUTE_ERROR = _metric("absolute_error", _absolute_error, False)
+ACCURACY = _metric("accuracy", _accuracy, True)
+REWARD = _metric("reward", _reward, False)
 
 METRICS: Mapping[str, Metric] = MappingProxyType(
     {m.name: m for m in (SQUARED_ERROR, ABSOLUTE_ERROR, ACCURACY, REWARD)}
 )
+if tuple(METRICS) != METRIC_NAMES:  # the registry's names are the one definition
+    raise ImportError(f"metrics {tuple(METRICS)} differ from the registry's {METRIC_NAMES}")
 
 
 def metric_named(name: str) -> Metric:

@@ -9,6 +9,9 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+# Request metadata naming who makes an admin change (recorded in the audit trail).
+ACTOR_METADATA = "x-galgate-actor"
+
 
 def timestamp(value: datetime | None) -> Timestamp | None:
     """A protobuf Timestamp for a tz-aware datetime (None stays None)."""

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from gateway.cli import main
-from gateway.cli_errors import report_expected
+from gateway.cli.errors import report_expected
 from tests.cli.conftest import CliFiles, CliResult, error_line, run_cli
 
 

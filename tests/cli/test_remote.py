@@ -20,9 +20,8 @@ import onnxruntime as ort
 import pytest
 
 from converters import load_table
-from gateway.cli_remote import RemoteBackend, RemoteError, RemoteTarget
+from gateway.cli.remote import RemoteBackend, RemoteError, RemoteTarget
 from gateway.registration import register_onnx
-from gateway.server.admin_servicer import ACTOR_METADATA
 from registry import Stage
 from registry.repository import Registry
 from tests.cli.conftest import (
@@ -301,12 +300,6 @@ async def test_remote_backend_server_that_never_answers_gives_up_after_connect_t
     assert f"could not reach the galgate server at {address}: no connection within 0.5 s" in str(
         err.value
     )
-
-
-def test_remote_actor_header_is_the_one_the_admin_servicer_reads() -> None:
-    from gateway import cli_remote
-
-    assert cli_remote.ACTOR_METADATA == ACTOR_METADATA
 
 
 async def test_remote_processes_predict_and_follow_events_as_a_user_would(

@@ -6,12 +6,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.cli_backend import ExperimentReport
-from gateway.cli_render import key_values, number, table, when
+from gateway.cli.backend import ExperimentReport
+from gateway.cli.render import key_values, number, table, when
 from registry.entities import Experiment, ExperimentState
+from registry.experiments import LOWER_IS_BETTER
 
 # Which way is better, per metric (gateway.stats.metrics; a test keeps them equal).
-LOWER_IS_BETTER = frozenset({"squared_error", "absolute_error"})
 
 
 def _subject(e: Experiment) -> str:

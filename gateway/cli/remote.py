@@ -2,8 +2,8 @@
 
 The CLI uses synchronous grpc channels: one command makes one or a few calls and
 nothing else runs meanwhile, so the blocking calls inside the ``async`` Backend
-methods hold up no other work. Requests are built by ``gateway.cli_encode`` and
-answers decoded by ``gateway.cli_decode`` into the registry's own entities.
+methods hold up no other work. Requests are built and
+answers decoded by ``gateway.wire`` into the registry's own entities.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from gateway._pb.galgate.v1 import admin_pb2 as admin_pb
 from gateway._pb.galgate.v1 import admin_pb2_grpc as admin_grpc
 from gateway._pb.galgate.v1 import prediction_pb2 as predict_pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as predict_grpc
-from gateway.cli_backend import CliError, ExperimentReport
+from gateway.cli.backend import CliError, ExperimentReport
+from gateway.wire.common import ACTOR_METADATA
 from gateway.wire.experiments import experiment_from_info, experiment_request, results_from_message
 from gateway.wire.models import (
     event_from_info,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a connection before giving up
 CALL_TIMEOUT = 120.0  # per unary call; promotion to production loads and warms a model
 MAX_RECEIVE_BYTES = 64 * 1024 * 1024  # a predict over many rows answers with large messages
-ACTOR_METADATA = "x-galgate-actor"  # the header gateway.server.admin_servicer reads
 _T = TypeVar("_T")
 
 
@@ -96,7 +96,7 @@ def _wait_for_connection(channel: grpc.Channel, timeout: float) -> grpc.ChannelC
 
 
 class RemoteBackend:
-    """A Backend (see gateway.cli_backend) that calls a gateway's ModelAdmin service.
+    """A Backend (see gateway.cli.backend) that calls a gateway's ModelAdmin service.
 
     Also makes the calls only a running gateway can answer: ``status``, ``events``
     and ``predict``. Errors are raised as ``RemoteError`` (``<details> (<CODE>)``).

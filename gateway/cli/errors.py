@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import NoReturn
 
-from gateway.cli_backend import CliError
+from gateway.cli.backend import CliError
 from registry import RegistryError
 
 

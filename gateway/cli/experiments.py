@@ -6,9 +6,9 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import cli_args
-from gateway.cli_backend import Backend
-from gateway.cli_render_experiment import (
+from gateway.cli import args as cli_args
+from gateway.cli.backend import Backend
+from gateway.cli.render_experiment import (
     render_experiment_created,
     render_experiment_moved,
     render_experiment_report,

@@ -8,9 +8,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from gateway import cli_args
-from gateway.cli_errors import fail
-from gateway.cli_experiments import add_experiment_actions
+from gateway.cli import args as cli_args
+from gateway.cli.errors import fail
+from gateway.cli.experiments import add_experiment_actions
 from gateway.config import DEFAULT_DB
 from registry import Stage
 

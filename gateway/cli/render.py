@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli_backend import ExperimentReport
+from gateway.cli.backend import ExperimentReport
 from registry import Event, Model, ModelVersion, StageTransition
 from registry.entities import Experiment
 

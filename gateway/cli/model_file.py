@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli_backend import CliError
+from gateway.cli.backend import CliError
 
 if TYPE_CHECKING:
     from converters import Table
