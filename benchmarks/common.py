@@ -281,7 +281,7 @@ async def register_bench_versions(url: str, bench: BenchModel, versions: Sequenc
     """
     from gateway.registration import register_prepared
     from registry import Stage
-    from registry.repository import Registry
+    from registry.store.registry import Registry
 
     registry = await Registry.open(url)
     try:

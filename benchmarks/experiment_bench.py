@@ -73,7 +73,7 @@ from benchmarks.load import concurrent_with_outcomes, sequential, tensor_request
 from gateway._pb.galgate.v1 import admin_pb2, admin_pb2_grpc
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
 from registry.entities import PredictionRecord
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 VERSIONS = ("1.0.0", "1.0.1")
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -32,7 +32,7 @@ from benchmarks.common import temp_postgres_database
 from converters import load_session
 from gateway.registration import prepare_estimator, register_prepared
 from registry import Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 TARGET_SECONDS = 2.0
 STEPS = ("convert_parity", "register", "promote", "load", "deployable")

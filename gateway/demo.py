@@ -8,7 +8,7 @@ import numpy as np
 
 from gateway.registration import register_estimator
 from registry import ConflictError, ModelNotFoundError, ModelVersion, Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 DEMO_MODEL = "demo"
 DEMO_VERSION = "1.0.0"

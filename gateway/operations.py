@@ -31,7 +31,7 @@ from registry.entities import (
     StageTransition,
     VersionSpec,
 )
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 if TYPE_CHECKING:
     from gateway.experiments.results import Results

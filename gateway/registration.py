@@ -20,7 +20,7 @@ from converters import (
 )
 from converters.validate import DEFAULT_MAX_BYTES as DEFAULT_MAX_ONNX_BYTES
 from registry import ModelVersion, VersionSpec
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 
 @dataclass(frozen=True, slots=True)

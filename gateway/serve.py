@@ -11,7 +11,7 @@ import sys
 
 from gateway.config import Settings
 from gateway.server.app import Gateway, build_server
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 log = logging.getLogger("galgate")
 

@@ -40,8 +40,8 @@ from registry.errors import (
     UnavailableError,
     VersionNotFoundError,
 )
-from registry.repository import Registry
 from registry.schema import SCHEMA_VERSION
+from registry.store.registry import Registry
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -41,6 +41,7 @@ from registry.entities import (
     StageTransition,
     VersionSpec,
 )
+from registry.rules.values import as_utc
 
 #: Bump when the tables change; a database stamped with a newer number is refused.
 #: A new table alone needs no bump: opening a database creates the tables it lacks.
@@ -50,7 +51,6 @@ SCHEMA_VERSION = 1
 # "INTEGER PRIMARY KEY" is the rowid alias that autoincrements.
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 #: The largest id either database can store (signed 64-bit on both).
-MAX_ID = 2**63 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -76,15 +76,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """Return the current time, tz-aware UTC."""
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """Return ``value`` as tz-aware UTC; naive datetimes are taken to be UTC already."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

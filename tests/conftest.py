@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 T = TypeVar("T")

@@ -23,7 +23,7 @@ from registry.entities import (
     Stage,
     VersionSpec,
 )
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 FEATURES = ("f0", "f1", "f2")
 T = TypeVar("T")

@@ -54,3 +54,36 @@ def test_only_gateway_imports_grpc() -> None:
         if "grpc" in _imports(path)
     ]
     assert offenders == []
+
+
+# Inside the registry: pure rules import no SQL; SQL run in a transaction imports no store.
+_REGISTRY_LAYERS = {
+    "rules": {"registry.entities", "registry.errors", "registry.rules"},
+    "sql": {"registry.entities", "registry.errors", "registry.rules", "registry.schema",
+            "registry.db", "registry.sql"},
+}  # fmt: skip
+
+
+def _registry_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").startswith("registry")
+        ):
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(_REGISTRY_LAYERS))
+def test_registry_layers_import_only_below_them(layer: str) -> None:
+    allowed = _REGISTRY_LAYERS[layer]
+    violations = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in (ROOT / "registry" / layer).rglob("*.py")
+        for module in _registry_imports(path)
+        if not any(module == a or module.startswith(a + ".") for a in allowed)
+    ]
+    assert not violations, "\n".join(violations)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from registry import Model, ModelVersion, Stage, StageTransition
 from registry.entities import Experiment, ExperimentSpec, ExperimentState
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 if TYPE_CHECKING:
     from gateway.experiments.results import Results

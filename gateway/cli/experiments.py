@@ -15,7 +15,7 @@ from gateway.cli.render_experiment import (
     render_experiments,
 )
 from registry.entities import ExperimentSpec, ExperimentState
-from registry.experiments import METRICS, STRATEGIES
+from registry.rules.experiments import METRICS, STRATEGIES
 
 # action -> (target state, past tense, help)
 MOVES = {

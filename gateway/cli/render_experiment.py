@@ -9,7 +9,7 @@ from typing import Any
 from gateway.cli.backend import ExperimentReport
 from gateway.cli.render import key_values, number, table, when
 from registry.entities import Experiment, ExperimentState
-from registry.experiments import LOWER_IS_BETTER
+from registry.rules.experiments import LOWER_IS_BETTER
 
 # Which way is better, per metric (gateway.stats.metrics; a test keeps them equal).
 

@@ -20,7 +20,7 @@ from gateway.experiments.results import Results, compute, config_of, moments_of
 from gateway.stats import Moments, sequential
 from registry.entities import ArmAggregate, ArmMoments, Experiment
 from registry.errors import StoredDataError
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 
 @dataclass(frozen=True, slots=True)

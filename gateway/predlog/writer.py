@@ -62,7 +62,7 @@ _WARN_EVERY = 10.0  # seconds between two warnings about the same condition
 
 
 class PredictionStore(Protocol):
-    """Where batches go: ``registry.repository.Registry`` in production."""
+    """Where batches go: ``registry.store.registry.Registry`` in production."""
 
     async def write_predictions(self, records: Sequence[PredictionRecord]) -> int: ...
 

@@ -9,7 +9,7 @@ from gateway.routing.random_split import RandomSplit
 from gateway.routing.strategy import Strategy, StrategyState
 from gateway.routing.thompson import ThompsonSampling
 from gateway.routing.weighted import WeightedSplit
-from registry.experiments import STRATEGIES
+from registry.rules.experiments import STRATEGIES
 
 _CLASSES: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (RandomSplit, WeightedSplit, EpsilonGreedy, ThompsonSampling)

@@ -35,7 +35,7 @@ from gateway.serving.ids import PredictionIds
 from gateway.serving.pool import Pool
 from gateway.serving.predict import PredictPath
 from registry.errors import RegistryError
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 log = logging.getLogger(__name__)
 # Seconds between attempts to reach a registry that was unreachable at start.

@@ -17,7 +17,7 @@ import os
 from gateway.errors import NotReadyError
 
 MAC_BYTES = 10
-_MAX_ID_LENGTH = 64  # registry.predictions.MAX_ID_LENGTH
+_MAX_ID_LENGTH = 64  # registry.sql.predictions.MAX_ID_LENGTH
 
 
 class PredictionIds:

@@ -9,7 +9,7 @@ from converters.errors import ConversionError
 from gateway.errors import ArtifactLoadError
 from gateway.serving.model import LoadedModel
 from registry.errors import CorruptArtifactError
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 
 def build_loaded(name: str, version: str, sha256: str, data: bytes, signature: Signature):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import asyncpg
 
 from registry.db import normalize_url
-from registry.events import NOTIFY_CHANNEL
+from registry.sql.events import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 

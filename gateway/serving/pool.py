@@ -22,7 +22,7 @@ from gateway.serving.snapshot import ExperimentArms, ModelRoute, Served, Snapsho
 from gateway.stats import Metric, Moments, metric_named
 from registry.entities import ExperimentRoute, ServedVersion
 from registry.errors import RegistryError, UnavailableError
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 log = logging.getLogger(__name__)
 

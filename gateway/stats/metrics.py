@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from registry.experiments import LOWER_IS_BETTER
-from registry.experiments import METRICS as METRIC_NAMES
+from registry.rules.experiments import LOWER_IS_BETTER
+from registry.rules.experiments import METRICS as METRIC_NAMES
 
 
 @dataclass(frozen=True, slots=True)

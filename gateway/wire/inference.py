@@ -11,7 +11,7 @@ from gateway.brief import brief, brief_list
 from gateway.errors import InvalidInputError
 from gateway.serving.model import LoadedModel, Outputs, TensorSpec
 from gateway.wire.prediction import checked_routing_key
-from registry.naming import version_core
+from registry.rules.naming import version_core
 
 PLATFORM = "onnxruntime_onnx"
 ROUTING_KEY = "routing_key"

@@ -17,7 +17,7 @@ import pytest
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.server.app import build_server
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ("ret_1m", "ret_5m", "imbalance", "spread_bps", "volume_z")

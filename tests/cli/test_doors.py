@@ -13,7 +13,7 @@ import numpy as np
 from converters import build_profile, load_table
 from gateway._pb.galgate.v1 import admin_pb2 as apb
 from gateway._pb.galgate.v1 import admin_pb2_grpc
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.cli.conftest import FEATURES, CliFiles, galgate
 
 # (operation, arguments); each step either succeeds or fails with a message.

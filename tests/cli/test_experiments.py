@@ -12,7 +12,7 @@ from scipy import stats
 from converters import load_table
 from gateway.registration import register_onnx
 from registry.entities import OutcomeRecord, PredictionRecord, Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.cli.conftest import FEATURES, CliFiles, CliResult, Remote, error_line, galgate, run_cli
 
 

@@ -10,7 +10,7 @@ from converters.errors import ConversionError
 from gateway.demo import DEMO_FEATURES, DEMO_MODEL, ensure_demo, make_demo_data
 from gateway.registration import register_estimator, register_onnx
 from registry import ModelNotFoundError, Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 
 async def test_register_onnx_garbage_bytes_raises_and_writes_nothing(registry: Registry) -> None:

@@ -23,7 +23,7 @@ from converters import load_table
 from gateway.cli.remote import RemoteBackend, RemoteError, RemoteTarget
 from gateway.registration import register_onnx
 from registry import Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.cli.conftest import (
     FEATURES,
     CliFiles,

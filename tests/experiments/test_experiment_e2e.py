@@ -13,7 +13,7 @@ from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway.config import Settings
 from gateway.server.app import build_server
 from registry.entities import Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.experiments.conftest import fast_settings
 from tests.gateway.conftest import publish, register
 

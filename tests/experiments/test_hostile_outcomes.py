@@ -18,7 +18,7 @@ from gateway.config import ConfigError, Settings
 from gateway.server.app import build_server
 from registry.entities import ExperimentState, Stage
 from registry.errors import InvalidArgumentError
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.cli.conftest import galgate
 from tests.experiments.conftest import fast_settings
 from tests.gateway.conftest import publish, register

@@ -11,7 +11,7 @@ from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.operations import Operations
 from registry.entities import ExperimentState, Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.helpers import experiment_pair, make_experiment_spec, make_outcome, make_prediction
 
 

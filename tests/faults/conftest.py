@@ -22,7 +22,7 @@ from typing import TypeVar
 import pytest
 
 from registry.entities import Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.faults.pgcluster import PgCluster
 from tests.gateway.conftest import Trained, publish, register, trained
 

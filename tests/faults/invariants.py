@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from registry.db import normalize_url
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.faults.load import Call, Ledger
 
 Code = grpc.StatusCode

@@ -16,7 +16,7 @@ from gateway._pb.galgate.v1 import admin_pb2_grpc, prediction_pb2_grpc
 from gateway.config import Settings
 from gateway.server.app import build_server
 from registry.entities import ModelVersion, Stage, VersionSpec
-from registry.repository import Registry
+from registry.store.registry import Registry
 
 FEATURES = ("ret_1m", "ret_5m", "vol_15m", "spread_bps", "imbalance", "rsi_14")
 

@@ -12,7 +12,7 @@ import pytest
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc
 from registry.entities import Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.gateway.conftest import publish, register
 from tests.gateway.procs import galgate_serve
 

@@ -10,7 +10,7 @@ import pytest
 from gateway.config import Settings
 from gateway.server.app import build_server
 from registry.entities import Stage
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.gateway.conftest import publish, register
 
 

@@ -22,7 +22,7 @@ from gateway.errors import GatewayError
 from gateway.server import admin_servicer, prediction_servicer, status
 from gateway.server.app import build_server
 from registry.errors import RegistryError
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.gateway.conftest import FEATURES, publish
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -13,7 +13,7 @@ import pytest
 
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.gateway.conftest import publish
 from tests.gateway.procs import free_port, galgate_serve
 

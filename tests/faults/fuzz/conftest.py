@@ -35,7 +35,7 @@ from hypothesis import Phase, settings
 from gateway._pb.inference import grpc_predict_v2_pb2 as ipb
 from gateway.config import Settings
 from gateway.server.app import build_server
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.faults.fuzz.harness import Harness, ServerLog
 from tests.faults.fuzz.models import NORMAL_ROW, Artifact, build_artifacts, populate
 

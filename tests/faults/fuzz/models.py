@@ -15,7 +15,7 @@ from xgboost import XGBClassifier
 
 from converters import build_profile, convert, validate_onnx
 from registry.entities import ModelVersion, Stage, VersionSpec
-from registry.repository import Registry
+from registry.store.registry import Registry
 from tests.faults.fuzz import onnx_models
 
 FEATURES = ("ret_1m", "ret_5m", "vol_15m", "spread_bps", "imbalance", "rsi_14")

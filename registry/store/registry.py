@@ -19,11 +19,11 @@ from registry.db import (
 )
 from registry.errors import ConflictError, SchemaMismatchError
 from registry.schema import MetaRow
-from registry.store_catalog import CatalogStore
-from registry.store_events import EventStore
-from registry.store_experiments import ExperimentStore
-from registry.store_log import LogStore
-from registry.store_versions import VersionStore
+from registry.store.catalog import CatalogStore
+from registry.store.events import EventStore
+from registry.store.experiments import ExperimentStore
+from registry.store.log import LogStore
+from registry.store.versions import VersionStore
 
 DEFAULT_URL = "sqlite+aiosqlite:///galgate.db"
 

@@ -10,16 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import artifacts, crashpoints, naming, stages
+from registry import artifacts, crashpoints
 from registry.db import insert_ignoring, violated_constraint
 from registry.entities import ModelVersion, Stage, VersionSpec
 from registry.errors import ConflictError, InvalidArgumentError, InvalidStageTransitionError
-from registry.events import STAGE_CHANGED, VERSION_REGISTERED, append_event
-from registry.lookups import model_row, production_row, version_row
+from registry.rules import naming, stages
+from registry.rules.values import check_audit
+from registry.rules.versions import version_columns
 from registry.schema import ModelRow, ModelVersionRow, StageTransitionRow, utcnow
-from registry.specs import spec_columns
-from registry.store import Store
-from registry.values import check_audit
+from registry.sql.events import STAGE_CHANGED, VERSION_REGISTERED, append_event
+from registry.sql.lookups import model_row, production_row, version_row
+from registry.store.transactions import Store
 
 _PRODUCTION_INDEX = "uq_model_versions_one_production"
 _VERSION_UNIQUE = "uq_model_versions_model_version"
@@ -177,7 +178,7 @@ class VersionStore(Store):
         artifact = bytes(artifact)
         if profile is not None:
             profile = bytes(profile)
-        columns = spec_columns(spec)
+        columns = version_columns(spec)
         sha256 = artifacts.sha256_hex(artifact)
 
         check_audit(actor, reason)
@@ -275,7 +276,7 @@ class VersionStore(Store):
             at = utcnow()
             model = await model_row(session, name, lock=True)
             row = await version_row(session, model, version)
-            stages.check_transition(
+            stages.check_stage_move(
                 Stage(row.stage), target, force=force, subject=_subject(name, version)
             )
             if target is Stage.PRODUCTION:

@@ -1,4 +1,4 @@
-"""Registry A/B experiment methods, each one transaction over ``registry.experiments``."""
+"""Registry A/B experiment methods, each one transaction over ``registry.sql.experiments``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from registry import experiments
 from registry.entities import (
     ArmMoments,
     Experiment,
@@ -17,9 +16,10 @@ from registry.entities import (
     ExperimentTransition,
 )
 from registry.errors import InvalidArgumentError
+from registry.rules.values import is_finite_number
 from registry.schema import ExperimentLookRow, utcnow
-from registry.store import Store
-from registry.values import is_finite_number
+from registry.sql import experiments
+from registry.store.transactions import Store
 
 
 class ExperimentStore(Store):
@@ -37,7 +37,7 @@ class ExperimentStore(Store):
 
         Args:
             spec: the configuration: model, control and treatment versions, strategy
-                (``experiments.STRATEGIES``), metric (``experiments.METRICS``), split
+                (``rules.experiments.STRATEGIES``), metric (``rules.experiments.METRICS``), split
                 (treatment share, 0 < split < 1), epsilon (0..1), confidence (0 < c < 1),
                 min_samples (>= 1), min_detectable_effect (>= 0), max_loss (None or > 0),
                 end_time (None or tz-aware, in the future).

@@ -37,7 +37,7 @@ def is_allowed(current: Stage, target: Stage) -> bool:
     return target in ALLOWED[current]
 
 
-def check_transition(
+def check_stage_move(
     current: Stage, target: Stage, *, force: bool = False, subject: str = "version"
 ) -> None:
     """Raise unless ``current -> target`` is allowed.
@@ -51,18 +51,18 @@ def check_transition(
     Raises:
         InvalidStageTransitionError: the move is not in the table, or needs ``force``.
 
-    >>> check_transition(Stage.STAGING, Stage.PRODUCTION)
-    >>> check_transition(Stage.DEVELOPMENT, Stage.PRODUCTION)
+    >>> check_stage_move(Stage.STAGING, Stage.PRODUCTION)
+    >>> check_stage_move(Stage.DEVELOPMENT, Stage.PRODUCTION)
     Traceback (most recent call last):
     ...
     registry.errors.InvalidStageTransitionError: cannot move version from development to \
 production; allowed from development: staging, archived
-    >>> check_transition(Stage.PRODUCTION, Stage.ARCHIVED)
+    >>> check_stage_move(Stage.PRODUCTION, Stage.ARCHIVED)
     Traceback (most recent call last):
     ...
     registry.errors.InvalidStageTransitionError: moving version from production to archived \
 leaves the model without a production version; pass force=True to do it anyway
-    >>> check_transition(Stage.PRODUCTION, Stage.ARCHIVED, force=True)
+    >>> check_stage_move(Stage.PRODUCTION, Stage.ARCHIVED, force=True)
     """
     if not is_allowed(current, target):
         targets = ", ".join(s.value for s in ALLOWED[current])

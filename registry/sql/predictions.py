@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry.db import insert_ignoring
 from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord
 from registry.errors import InvalidArgumentError, OutcomeConflictError
-from registry.experiments import ARMS
-from registry.experiments import get as get_experiment
-from registry.schema import OutcomeRow, PredictionRow, as_utc
-from registry.values import is_finite_number
+from registry.rules.experiments import ARMS
+from registry.rules.values import as_utc, is_finite_number
+from registry.schema import OutcomeRow, PredictionRow
+from registry.sql.experiments import get as get_experiment
 
 MAX_ID_LENGTH = 64
 # Outcome and metric values beyond this are refused: fourth powers of them summed over

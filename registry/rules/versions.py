@@ -8,8 +8,7 @@ from typing import Any
 
 from registry.entities import VersionSpec
 from registry.errors import InvalidArgumentError
-from registry.schema import as_utc
-from registry.values import (
+from registry.rules.values import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
     MAX_INT64,
@@ -17,6 +16,7 @@ from registry.values import (
     MAX_SIGNATURE_BYTES,
     MAX_TAGS,
     MAX_TEXT_CHARS,
+    as_utc,
     bounded_document,
     check_text,
     depth,
@@ -83,7 +83,7 @@ def _tags(spec: VersionSpec) -> None:
         check_text(value, f"tag {shown(key)}", MAX_LABEL_CHARS)
 
 
-def spec_columns(spec: VersionSpec) -> dict[str, Any]:
+def version_columns(spec: VersionSpec) -> dict[str, Any]:
     """Validate a VersionSpec and return it as ``model_versions`` column values.
 
     Args:

@@ -7,9 +7,9 @@ from sqlalchemy import select
 from registry import artifacts
 from registry.entities import Model, ModelVersion, StageTransition
 from registry.errors import ArtifactNotFoundError
-from registry.lookups import model_row, production_row, version_row
 from registry.schema import ModelRow, ModelVersionRow, StageTransitionRow
-from registry.store import Store
+from registry.sql.lookups import model_row, production_row, version_row
+from registry.store.transactions import Store
 
 
 class CatalogStore(Store):

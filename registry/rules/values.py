@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from registry.errors import InvalidArgumentError
@@ -147,3 +148,16 @@ def check_audit(actor: object, reason: object) -> None:
     """
     check_text(actor, "actor", MAX_LABEL_CHARS)
     check_text(reason, "reason", MAX_TEXT_CHARS)
+
+
+#: The largest id a stored row can have (BIGINT); a larger one names nothing stored.
+MAX_ID = 2**63 - 1
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Return ``value`` as tz-aware UTC; naive datetimes are taken to be UTC already."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

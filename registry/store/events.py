@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from registry import experiments
 from registry.entities import DesiredState, Event, ServedVersion, Stage
 from registry.errors import InvalidArgumentError
-from registry.events import max_event_id
-from registry.schema import MAX_ID, EventRow, ModelRow, ModelVersionRow
-from registry.store import Store
+from registry.rules.values import MAX_ID
+from registry.schema import EventRow, ModelRow, ModelVersionRow
+from registry.sql import experiments
+from registry.sql.events import max_event_id
+from registry.store.transactions import Store
 
 MAX_EVENTS_PAGE = 10_000
 

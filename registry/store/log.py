@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from registry import crashpoints, predictions
+from registry import crashpoints
 from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord
-from registry.store import Store
+from registry.sql import predictions
+from registry.store.transactions import Store
 
 
 class LogStore(Store):

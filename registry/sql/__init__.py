@@ -1,0 +1,1 @@
+"""SQL run inside one transaction the store opens: lookups, events, experiments, the log."""

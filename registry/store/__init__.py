@@ -1,0 +1,1 @@
+"""The public registry: one transaction per method, frozen entities out."""
