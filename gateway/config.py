@@ -62,6 +62,10 @@ class Settings:
     predlog_batch_size: int = 500
     predlog_flush_interval: float = 0.2
     predlog_full_policy: str = "drop"
+    # Seconds a stopping gateway keeps retrying an unreachable database to write its log.
+    predlog_drain_timeout: float = 10.0
+    # SQLite PRAGMA synchronous: NORMAL survives process crashes (WAL), FULL power loss.
+    sqlite_synchronous: str = "NORMAL"
     # Seconds RecordOutcome waits for an unknown prediction (made by another gateway
     # process, not written yet) before answering NOT_FOUND.
     outcome_wait: float = 1.0
@@ -108,6 +112,14 @@ class Settings:
             raise ConfigError("predlog_queue_size and predlog_batch_size must be at least 1")
         if self.predlog_flush_interval <= 0 or self.outcome_wait < 0:
             raise ConfigError("predlog_flush_interval must be > 0 and outcome_wait >= 0")
+        if self.predlog_drain_timeout < 0:
+            raise ConfigError(
+                f"predlog_drain_timeout must be >= 0, got {self.predlog_drain_timeout!r}"
+            )
+        if self.sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
+            raise ConfigError(
+                f'sqlite_synchronous must be "NORMAL" or "FULL", got {self.sqlite_synchronous!r}'
+            )
         if not 0 < self.outcome_limit <= MAX_OUTCOME_LIMIT:
             raise ConfigError(
                 f"outcome_limit must be > 0 and at most {MAX_OUTCOME_LIMIT:g}, "

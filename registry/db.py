@@ -119,14 +119,11 @@ def _sqlite_hooks(engine: AsyncEngine, begin: str, synchronous: str) -> None:
         conn.exec_driver_sql(begin)
 
 
-def create_engines(
-    url: str | URL, *, echo: bool = False, sqlite_synchronous: str = "NORMAL"
-) -> Engines:
+def create_engines(url: str | URL, *, sqlite_synchronous: str = "NORMAL") -> Engines:
     """Create the engines for ``url`` (rewritten to an async driver).
 
     Args:
         url: database URL, see :func:`normalize_url`.
-        echo: log every SQL statement.
         sqlite_synchronous: SQLite ``PRAGMA synchronous``; NORMAL survives process crashes
             in WAL mode, FULL also survives power loss.
 
@@ -138,7 +135,7 @@ def create_engines(
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "postgresql":
-        writer = create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+        writer = create_async_engine(parsed, pool_pre_ping=True)
         reader = writer.execution_options(isolation_level="REPEATABLE READ")
         return Engines(parsed, "postgresql", writer, reader)
 
@@ -148,12 +145,12 @@ def create_engines(
             f"sqlite_synchronous {sqlite_synchronous!r} is not one of {', '.join(_SYNCHRONOUS)}"
         )
     single = dict(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
-    writer = create_async_engine(parsed, echo=echo, **single)
+    writer = create_async_engine(parsed, **single)
     _sqlite_hooks(writer, "BEGIN IMMEDIATE", synchronous)
     if _is_memory(parsed):
         # One connection holds the whole database: readers must share it.
         return Engines(parsed, "sqlite", writer, writer)
-    reader = create_async_engine(parsed, echo=echo, pool_size=4, max_overflow=4)
+    reader = create_async_engine(parsed, pool_size=4, max_overflow=4)
     _sqlite_hooks(reader, "BEGIN", synchronous)
     return Engines(parsed, "sqlite", writer, reader)
 

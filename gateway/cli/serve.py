@@ -8,10 +8,10 @@ from gateway.cli.errors import fail
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Check the settings (exit 2 on a bad one), then run (see gateway.serve)."""
+    """Check the settings (exit 2 on a bad one), then run (see gateway.server.process)."""
     from gateway.config import ConfigError, Settings
     from gateway.errors import ListenError
-    from gateway.serve import run
+    from gateway.server.process import run
     from registry import crashpoints
 
     try:

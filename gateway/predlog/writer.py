@@ -46,10 +46,10 @@ import numpy as np
 
 from gateway.config import Settings
 from gateway.errors import QueueFullError
-from gateway.metrics import Metrics
 from gateway.predlog.record import build_record
+from gateway.prometheus import Metrics
 from gateway.serving.model import Outputs
-from gateway.serving.snapshot import Served
+from gateway.serving.snapshot import Routed
 from registry.entities import PredictionRecord
 from registry.errors import InvalidArgumentError
 
@@ -158,6 +158,7 @@ class PredictionLog:
             batch_size=settings.predlog_batch_size,
             flush_interval=settings.predlog_flush_interval,
             full_policy=settings.predlog_full_policy,
+            drain_timeout=settings.predlog_drain_timeout,
             metrics=metrics,
         )
 
@@ -181,7 +182,7 @@ class PredictionLog:
 
     def append(
         self,
-        served: Served,
+        served: Routed,
         routing_key: str,
         x: np.ndarray,
         outputs: Outputs,

@@ -20,10 +20,10 @@ from gateway.errors import InvalidInputError, ListenError, QueueFullError
 from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
-from gateway.metrics import Metrics
 from gateway.operations import Operations
 from gateway.outcomes import OutcomeRecorder
 from gateway.predlog import PredictionLog
+from gateway.prometheus import Metrics
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
 from gateway.server.handlers import add_service
@@ -298,7 +298,7 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         poll=settings.predlog_flush_interval / 2,
         limit=settings.outcome_limit,
         ids=ids,
-        on_outcome=pool.observe_outcome,  # bandits learn from every outcome
+        on_outcome=pool.learners.observe,  # bandits learn from every outcome
     )
     policy = BatchPolicy(
         max_rows=settings.max_batch_rows,

@@ -166,7 +166,7 @@ def _wrap_stream(method: Callable, slots: str | None) -> Callable:
 def grpc_errors(cls: type | None = None, *, slots: str | None = None):
     """Class decorator: wrap every public CamelCase RPC method with the error mapping.
 
-    A servicer with a ``metrics`` attribute (gateway.metrics.Metrics) gets its failed
+    A servicer with a ``metrics`` attribute (gateway.prometheus.Metrics) gets its failed
     RPCs counted by method and status code. With ``slots="attr"``, every call holds one
     of ``self.attr`` (gateway.admission.Slots) while it runs: RESOURCE_EXHAUSTED when
     they are all taken.

@@ -21,7 +21,7 @@ from gateway.errors import ModelOutputError
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
 
-    from gateway.metrics import VersionStats
+    from gateway.prometheus import VersionStats
 
 # A version whose one-row run takes longer than this (measured at warm-up) is run in a
 # thread, so it never holds the event loop.
@@ -67,7 +67,7 @@ class LoadedModel:
     input_spec: TensorSpec
     output_specs: tuple[TensorSpec, ...]
     label_values: np.ndarray | None
-    # Latency/rows counters (gateway.metrics.VersionStats), bound when the pool adopts it.
+    # Latency/rows counters (gateway.prometheus.VersionStats), bound when the pool adopts it.
     stats: VersionStats | None = None
     # Set by warm(): the one-row run is slow enough to belong in a thread.
     slow: bool = False

@@ -13,13 +13,11 @@ from datetime import UTC, datetime
 
 from gateway.errors import ArtifactLoadError
 from gateway.experiments.failures import ROUTING, ExperimentFailures
-from gateway.experiments.tracker import read_arms
-from gateway.metrics import Metrics
-from gateway.routing import CONTROL, TREATMENT, Strategy, StrategyState, strategy_from_state
+from gateway.experiments.learners import Learners
+from gateway.prometheus import Metrics
 from gateway.serving.loader import load_version
 from gateway.serving.model import LoadedModel
-from gateway.serving.snapshot import ExperimentArms, ModelRoute, Served, Snapshot
-from gateway.stats import Metric, Moments, metric_named
+from gateway.serving.snapshot import ExperimentArms, ModelRoute, Routed, Snapshot
 from registry.entities import ExperimentRoute, ServedVersion
 from registry.errors import RegistryError, UnavailableError
 from registry.store.registry import Registry
@@ -54,23 +52,28 @@ class Pool:
         metrics: Metrics | None = None,
         experiment_failures: ExperimentFailures | None = None,
         disclose: bool = True,
+        learners: Learners | None = None,
     ) -> None:
         self.registry = registry
+        # The running experiments' strategies, kept across snapshots so learning
+        # survives a swap; the outcome path feeds them.
+        self.learners = learners or Learners(registry)
         self._disclose = disclose
         self.metrics = metrics or Metrics()
         # Experiments that cannot route here: their model is served by production.
         self.experiment_failures = experiment_failures or ExperimentFailures()
         self.current = Snapshot.empty()
-        self.ready = False
         self.failures: dict[tuple[str, str], LoadFailure] = {}
         self._retained = retained_versions
         # (name, version) -> loaded model, least recently wanted first.
         self._loaded: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        # Allocation strategy and metric of each running experiment, kept across
-        # snapshots by experiment id so learning survives a swap.
-        self._strategies: dict[int, tuple[Strategy, Metric]] = {}
+
+    @property
+    def ready(self) -> bool:
+        """Whether the registry has been read once (health SERVING, ServerReady)."""
+        return self.current.loaded
 
     async def ensure_loaded(self, name: str, version: str) -> LoadedModel:
         """Load (or reuse) one version; raises ArtifactLoadError if it cannot serve."""
@@ -109,7 +112,7 @@ class Pool:
                 production = None
                 if (served := state.production.get(name)) is not None:
                     if (model := available.get((name, served.version))) is not None:
-                        production = Served(model=model, arm="production")
+                        production = Routed(model=model, arm="production")
                     elif (previous := old.routes.get(name)) is not None:
                         production = previous.production  # failed load: the old one serves on
                 arms = None
@@ -123,13 +126,12 @@ class Pool:
                 versions = {v: m for (n, v), m in self._loaded.items() if n == name}
                 routes[name] = ModelRoute(production=production, versions=versions, experiment=arms)
             running = {e.id for e in state.experiments.values()}
-            self._strategies = {i: s for i, s in self._strategies.items() if i in running}
+            self.learners.keep_only(running)
             self.experiment_failures.keep_only(running, ROUTING)
             snapshot = Snapshot(event_id=state.event_id, routes=routes, disclose=self._disclose)
             if snapshot.routes != old.routes:
                 self.metrics.swaps.inc()
             self.current = snapshot  # the swap: one reference assignment
-            self.ready = True
             self.metrics.loaded_versions.set(len(self._loaded))
             self.metrics.event_id.set(state.event_id)
             return snapshot
@@ -194,44 +196,13 @@ class Pool:
         self, experiment: ExperimentRoute, control: LoadedModel, treatment: LoadedModel
     ) -> ExperimentArms:
         """The routing arms of a running experiment, keeping its strategy's learning."""
-        learner = self._strategies.get(experiment.id)
-        if learner is None:
-            learner = self._strategies[experiment.id] = await self._rebuild_strategy(experiment)
+        strategy = await self.learners.strategy(experiment)
         return ExperimentArms(
             id=experiment.id,
             key=str(experiment.id),
-            control=Served(model=control, arm="control", experiment_id=str(experiment.id)),
-            treatment=Served(model=treatment, arm="treatment", experiment_id=str(experiment.id)),
-            strategy=learner[0],
-        )
-
-    async def _rebuild_strategy(self, experiment: ExperimentRoute) -> tuple[Strategy, Metric]:
-        """A strategy that starts from every outcome recorded so far (survives restarts)."""
-        metric = metric_named(experiment.metric)
-        arms = await read_arms(self.registry, experiment.id)
-
-        def rewards(m: Moments) -> Moments:
-            return Moments(n=m.n, mean=metric.to_reward(m.mean), m2=m.m2)
-
-        state = StrategyState(
-            name=experiment.strategy,
-            control=rewards(arms.control),
-            treatment=rewards(arms.treatment),
-            split=experiment.split,
-            epsilon=experiment.epsilon,
-            min_samples=experiment.min_samples,
-            binary=metric.binary,
-        )
-        return strategy_from_state(state), metric
-
-    def observe_outcome(self, experiment_id: int, arm: str, metric_value: float) -> None:
-        """Feed one outcome's metric value to the running experiment's strategy."""
-        learner = self._strategies.get(experiment_id)
-        if learner is None or arm not in ("control", "treatment"):
-            return  # ended or paused: nothing routes by it in this process
-        strategy, metric = learner
-        strategy.observe(
-            TREATMENT if arm == "treatment" else CONTROL, metric.to_reward(metric_value)
+            control=Routed(model=control, arm="control", experiment_id=str(experiment.id)),
+            treatment=Routed(model=treatment, arm="treatment", experiment_id=str(experiment.id)),
+            strategy=strategy,
         )
 
     def _adopt(self, model: LoadedModel) -> LoadedModel:

@@ -22,14 +22,14 @@ from gateway.serving.batching import BatchPolicy, run_off_loop
 from gateway.serving.ids import PredictionIds
 from gateway.serving.model import LoadedModel, Outputs
 from gateway.serving.pool import Pool
-from gateway.serving.snapshot import Served
+from gateway.serving.snapshot import Routed
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
     """A request routed and decoded, ready to run."""
 
-    served: Served
+    served: Routed
     routing_key: str
     x: np.ndarray
     started: float

@@ -12,7 +12,7 @@ from gateway.serving.model import LoadedModel
 
 
 @dataclass(frozen=True, slots=True)
-class Served:
+class Routed:
     """The answer to a routing question: which loaded version, as which arm."""
 
     model: LoadedModel
@@ -30,11 +30,11 @@ class ExperimentArms:
 
     id: int
     key: str  # str(id): the experiment_id in responses and the sticky-hash salt
-    control: Served
-    treatment: Served
+    control: Routed
+    treatment: Routed
     strategy: Strategy
 
-    def choose(self, routing_key: str) -> Served:
+    def choose(self, routing_key: str) -> Routed:
         """Pick an arm; a routing key makes random/weighted assignment sticky."""
         hashed = key_hash(routing_key, self.key) if routing_key else None
         return self.treatment if self.strategy.choose(hashed) else self.control
@@ -44,7 +44,7 @@ class ExperimentArms:
 class ModelRoute:
     """Routing for one model name: production, a running experiment, every loaded version."""
 
-    production: Served | None
+    production: Routed | None
     versions: Mapping[str, LoadedModel]
     experiment: ExperimentArms | None = None
 
@@ -72,7 +72,7 @@ class Snapshot:
         """The placeholder of a gateway that has not read the registry yet."""
         return cls(event_id=0, routes={}, loaded=False)
 
-    def route(self, name: str, routing_key: str = "", version: str = "") -> Served:
+    def route(self, name: str, routing_key: str = "", version: str = "") -> Routed:
         """Pick the version that serves this request.
 
         Args:
@@ -103,7 +103,7 @@ class Snapshot:
                 raise ModelNotServedError(
                     f"version {brief(version)} of model {brief(name)} is not loaded{loaded}"
                 )
-            return Served(model=model, arm="pinned")
+            return Routed(model=model, arm="pinned")
         if route.experiment is not None:
             return route.experiment.choose(routing_key)
         if route.production is None:

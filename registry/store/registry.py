@@ -56,17 +56,15 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
     # -- lifecycle -----------------------------------------------------------------
 
     @classmethod
-    async def open(
-        cls, url: str = DEFAULT_URL, *, echo: bool = False, sqlite_synchronous: str = "NORMAL"
-    ) -> Registry:
+    async def open(cls, url: str = DEFAULT_URL, *, sqlite_synchronous: str = "NORMAL") -> Registry:
         """Open the registry database, creating the schema on first use.
 
         Args:
             url: SQLAlchemy URL; ``sqlite://`` and ``postgresql://`` are rewritten to the
                 aiosqlite and asyncpg drivers.
-            echo: log every SQL statement.
             sqlite_synchronous: SQLite ``PRAGMA synchronous`` (NORMAL or FULL for power-loss
-                durability); ignored on PostgreSQL.
+                durability); ignored on PostgreSQL. (SQL statements are logged by the
+                ``sqlalchemy.engine`` logger at INFO.)
 
         Returns:
             An open Registry; call :meth:`close` when done (or use ``async with``).
@@ -76,7 +74,7 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
             SchemaMismatchError: the database was written by a newer schema version.
             UnavailableError: the database cannot be reached (retry later).
         """
-        registry = cls.unopened(url, echo=echo, sqlite_synchronous=sqlite_synchronous)
+        registry = cls.unopened(url, sqlite_synchronous=sqlite_synchronous)
         try:
             await registry.prepare()
         except BaseException:
@@ -85,9 +83,7 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
         return registry
 
     @classmethod
-    def unopened(
-        cls, url: str = DEFAULT_URL, *, echo: bool = False, sqlite_synchronous: str = "NORMAL"
-    ) -> Registry:
+    def unopened(cls, url: str = DEFAULT_URL, *, sqlite_synchronous: str = "NORMAL") -> Registry:
         """A registry on ``url`` that has not touched the database yet.
 
         A server that must come up while its database is down builds this, then retries
@@ -96,7 +92,7 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
         Raises:
             InvalidArgumentError: unsupported URL.
         """
-        return cls(create_engines(url, echo=echo, sqlite_synchronous=sqlite_synchronous))
+        return cls(create_engines(url, sqlite_synchronous=sqlite_synchronous))
 
     async def prepare(self) -> None:
         """Create the schema on first use and check its version (what :meth:`open` does).

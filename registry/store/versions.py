@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -147,7 +145,6 @@ class VersionStore(Store):
         version: str | None = None,
         actor: str = "unknown",
         reason: str = "",
-        validate: Callable[[bytes], object] | None = None,
     ) -> ModelVersion:
         """Register a new version in stage development, with its artifact, all or nothing.
 
@@ -160,8 +157,6 @@ class VersionStore(Store):
                 the highest existing version with patch + 1.
             actor: who registers (audit trail).
             reason: why (audit trail).
-            validate: called with ``artifact`` in a worker thread inside the transaction,
-                before commit; if it raises, nothing is written and the error propagates.
 
         Returns:
             The registered version.
@@ -221,8 +216,6 @@ class VersionStore(Store):
                 )
             )
             await session.flush()
-            if validate is not None:
-                await asyncio.to_thread(validate, artifact)
             await append_event(
                 session,
                 VERSION_REGISTERED,

@@ -30,7 +30,7 @@ STOP_TIMEOUT = 30.0
 # Imports first (the slow part of a start), then serve when told to.
 _LAUNCHER = """
 import sys
-import gateway.cli, gateway.serve, gateway.server.app
+import gateway.cli, gateway.server.process, gateway.server.app
 if sys.stdin.readline().strip() != "go":
     sys.exit(0)
 sys.exit(gateway.cli.main(sys.argv[1:]))

@@ -37,6 +37,8 @@ def test_settings_from_env_predlog_variables_parsed():
         ("predlog_batch_size", 0, "predlog_batch_size"),
         ("predlog_flush_interval", 0.0, "predlog_flush_interval"),
         ("outcome_wait", -1.0, "outcome_wait"),
+        ("predlog_drain_timeout", -1.0, "predlog_drain_timeout"),
+        ("sqlite_synchronous", "OFF", "sqlite_synchronous"),
     ],
 )
 def test_settings_invalid_predlog_value_config_error(field, value, named):

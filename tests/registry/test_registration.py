@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -99,39 +98,6 @@ async def test_register_version_duplicate_raises_conflict_and_writes_nothing(
     assert len((await registry.get_model("m")).versions) == 1
     with pytest.raises(ArtifactNotFoundError):
         await registry.load_artifact(sha256_hex(artifact))
-
-
-async def test_register_version_failing_validate_writes_nothing(registry: Registry) -> None:
-    artifact = fake_artifact()
-    seen: list[bytes] = []
-
-    def validate(data: bytes) -> None:
-        seen.append(data)
-        raise ValueError("not a valid ONNX model")
-
-    with pytest.raises(ValueError, match="not a valid ONNX model"):
-        await registry.register_version("m", make_spec(), artifact, validate=validate)
-
-    assert seen == [artifact]
-    await _nothing_written(registry, artifact)
-    with pytest.raises(ModelNotFoundError):
-        await registry.history("m")
-
-
-async def test_register_version_validate_runs_off_event_loop_before_commit(
-    registry: Registry,
-) -> None:
-    threads: list[int] = []
-
-    mv = await registry.register_version(
-        "m",
-        make_spec(),
-        fake_artifact(),
-        validate=lambda data: threads.append(threading.get_ident()),
-    )
-
-    assert threads and threads[0] != threading.get_ident()
-    assert (await registry.get_version("m", mv.version)).stage is Stage.DEVELOPMENT
 
 
 @pytest.mark.parametrize(

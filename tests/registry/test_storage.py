@@ -176,6 +176,16 @@ async def test_open_unsupported_url_raises_invalid_argument() -> None:
         await Registry.open("mysql://localhost/db")
 
 
+async def test_sqlite_synchronous_full_reaches_every_connection(tmp_path) -> None:
+    registry = await Registry.open(f"sqlite:///{tmp_path / 'f.db'}", sqlite_synchronous="full")
+    try:
+        for engine in (registry._engines.writer, registry._engines.reader):
+            async with engine.connect() as conn:
+                assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2
+    finally:
+        await registry.close()
+
+
 async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     engines = create_engines(url)

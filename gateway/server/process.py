@@ -52,7 +52,7 @@ def _banner(settings: Settings, port: int, registry_url: str, gateway: Gateway) 
 async def serve(settings: Settings, *, reuse_port: bool = False, announce: bool = True) -> None:
     """Open the registry, start the gateway, and run until a termination signal."""
     # The registry is reached inside gateway.start(), which retries while it is down.
-    registry = Registry.unopened(settings.db_url)
+    registry = Registry.unopened(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         gateway = build_server(settings, registry, reuse_port=reuse_port)
         await gateway.start()
@@ -114,7 +114,7 @@ def run(settings: Settings, workers: int = 1) -> int:
 async def _prepare_demo(settings: Settings) -> None:
     from gateway.demo import ensure_demo
 
-    registry = await Registry.open(settings.db_url)
+    registry = await Registry.open(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         await ensure_demo(registry)
     finally:
