@@ -18,10 +18,11 @@ from gateway.admission import Slots
 from gateway.config import Settings
 from gateway.errors import InvalidInputError, ListenError, QueueFullError
 from gateway.experiments.failures import ExperimentFailures
-from gateway.experiments.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
+from gateway.jobs.monitor import Monitor
 from gateway.operations import Operations
 from gateway.outcomes import OutcomeRecorder
+from gateway.predict import PredictPath
 from gateway.predlog import PredictionLog
 from gateway.prometheus import Metrics
 from gateway.server.admin_servicer import AdminServicer
@@ -33,7 +34,6 @@ from gateway.serving import notify
 from gateway.serving.batching import BatchPolicy
 from gateway.serving.ids import PredictionIds
 from gateway.serving.pool import Pool
-from gateway.serving.predict import PredictPath
 from registry.errors import RegistryError
 from registry.store.registry import Registry
 

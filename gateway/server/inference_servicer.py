@@ -7,9 +7,9 @@ import importlib.metadata
 from gateway._pb.inference import grpc_predict_v2_pb2 as pb
 from gateway._pb.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 from gateway.errors import ModelNotServedError, NotReadyError
+from gateway.predict import PredictPath
 from gateway.server.status import grpc_errors
 from gateway.serving.pool import Pool
-from gateway.serving.predict import PredictPath
 from gateway.wire import inference as codec
 
 SERVER_NAME = "galgate"

@@ -9,9 +9,9 @@ from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
 from gateway.admission import Slots
 from gateway.errors import GatewayError
 from gateway.outcomes import OutcomeRecorder
+from gateway.predict import PredictPath
 from gateway.prometheus import Metrics
 from gateway.server.status import grpc_errors, message_for, status_for
-from gateway.serving.predict import PredictPath
 from gateway.wire import prediction as codec
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from gateway.experiments.monitor import Monitor
+from gateway.jobs.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.operations import Operations
 from registry.entities import ExperimentState, Stage
