@@ -24,7 +24,7 @@ class Settings:
 
     db_url: str = DEFAULT_DB
     listen: str = "127.0.0.1:50051"
-    # Bearer tokens (see server.app.access_tokens and the README's trust model): ModelAdmin
+    # Bearer tokens (see server.services.access_tokens and the README's trust model): ModelAdmin
     # needs admin_token; Predict needs predict_token when it is set; RecordOutcome(s)
     # needs outcome_token (else predict_token), and is open only when no token is set.
     admin_token: str = ""

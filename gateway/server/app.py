@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2
-from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from gateway._pb.galgate.v1 import admin_pb2, prediction_pb2
 from gateway._pb.inference import grpc_predict_v2_pb2
 from gateway.admission import Slots
 from gateway.config import Settings
-from gateway.errors import InvalidInputError, ListenError, QueueFullError
+from gateway.errors import ListenError
 from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.jobs.monitor import Monitor
@@ -30,6 +29,15 @@ from gateway.server.auth import TokenAuthInterceptor
 from gateway.server.handlers import add_service
 from gateway.server.inference_servicer import InferenceServicer
 from gateway.server.prediction_servicer import PredictionServicer
+from gateway.server.services import (
+    REFLECTION_STREAMS,
+    SERVICES,
+    WATCH_STREAMS,
+    BoundedHealth,
+    BoundedReflection,
+    access_tokens,
+    service_descriptor,
+)
 from gateway.serving import notify
 from gateway.serving.batching import BatchPolicy
 from gateway.serving.ids import PredictionIds
@@ -41,15 +49,6 @@ log = logging.getLogger(__name__)
 # Seconds between attempts to reach a registry that was unreachable at start.
 _FIRST_RETRY = 0.5
 _MAX_RETRY = 10.0
-
-PREDICTION = prediction_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name
-ADMIN = admin_pb2.DESCRIPTOR.services_by_name["ModelAdmin"].full_name
-INFERENCE = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
-SERVICES = (PREDICTION, ADMIN, INFERENCE)
-OUTCOME_METHODS = ("RecordOutcome", "RecordOutcomes")
-# Concurrent health Watch and server reflection streams (both open to anyone).
-WATCH_STREAMS = 32
-REFLECTION_STREAMS = 16
 
 
 @dataclass
@@ -185,66 +184,6 @@ class Gateway:
         self._tasks.clear()
 
 
-class _BoundedHealth(health.aio.HealthServicer):
-    """The standard health service; its Watch streams are held to a budget of their own."""
-
-    def __init__(self, slots: Slots) -> None:
-        super().__init__()
-        self._slots = slots
-
-    async def Watch(self, request, context) -> None:
-        try:
-            with self._slots.take():
-                await super().Watch(request, context)
-        except QueueFullError as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-
-
-def _service(module, name: str):
-    return module.DESCRIPTOR.services_by_name[name]
-
-
-class _BoundedReflection(ReflectionServicer):
-    """The standard reflection service; its streams are held to a budget of their own."""
-
-    def __init__(self, service_names, slots: Slots) -> None:
-        super().__init__(service_names)
-        self._slots = slots
-
-    async def ServerReflectionInfo(self, request_iterator, context):
-        try:
-            with self._slots.take():
-                async for response in super().ServerReflectionInfo(request_iterator, context):
-                    yield response
-        except QueueFullError as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except InvalidInputError as exc:  # an undecodable request message
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-
-
-def access_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """Which bearer tokens each door accepts (empty: open). The README's trust model.
-
-    - ModelAdmin: the admin token.
-    - Predict, PredictStream and the Open Inference Protocol: the predict token, or the
-      admin token; open when no predict token is set.
-    - RecordOutcome(s): the outcome token (the predict token when none is set), or the
-      admin token; open only when none of the three is set. Outcomes move bandit
-      traffic and decide experiments, so setting any token closes them.
-    """
-    predict = (settings.predict_token, settings.admin_token) if settings.predict_token else ()
-    outcome_token = settings.outcome_token or settings.predict_token
-    outcome = (outcome_token, settings.admin_token)
-    tokens = {
-        f"/{ADMIN}/": (settings.admin_token,),
-        f"/{PREDICTION}/": predict,
-        f"/{INFERENCE}/": predict,
-    }
-    for method in OUTCOME_METHODS:
-        tokens[f"/{PREDICTION}/{method}"] = outcome
-    return tokens
-
-
 def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = False) -> Gateway:
     """Build the gateway's grpc.aio server bound to ``settings.listen`` (port 0: any free port).
 
@@ -312,13 +251,13 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     add_service(
         server,
         PredictionServicer(path, metrics=metrics, outcomes=outcomes, outcome_slots=outcome_slots),
-        _service(prediction_pb2, "PredictionService"),
+        service_descriptor(prediction_pb2, "PredictionService"),
         registered=True,
     )
     add_service(
         server,
         InferenceServicer(pool, path),
-        _service(grpc_predict_v2_pb2, "GRPCInferenceService"),
+        service_descriptor(grpc_predict_v2_pb2, "GRPCInferenceService"),
     )
     operations = Operations(
         registry,
@@ -329,17 +268,23 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     add_service(
         server,
         AdminServicer(operations, settings, predlog, slots=admin_slots),
-        _service(admin_pb2, "ModelAdmin"),
+        service_descriptor(admin_pb2, "ModelAdmin"),
     )
-    health_servicer = _BoundedHealth(watch_slots)
-    add_service(server, health_servicer, _service(health_pb2, "Health"), checks_requests=False)
+    health_servicer = BoundedHealth(watch_slots)
+    add_service(
+        server, health_servicer, service_descriptor(health_pb2, "Health"), checks_requests=False
+    )
     add_service(
         server,
-        _BoundedReflection(
-            (*SERVICES, _service(health_pb2, "Health").full_name, reflection.SERVICE_NAME),
+        BoundedReflection(
+            (
+                *SERVICES,
+                service_descriptor(health_pb2, "Health").full_name,
+                reflection.SERVICE_NAME,
+            ),
             reflection_slots,
         ),
-        _service(reflection_pb2, "ServerReflection"),
+        service_descriptor(reflection_pb2, "ServerReflection"),
         checks_requests=False,
     )
     try:

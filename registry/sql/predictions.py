@@ -14,7 +14,7 @@ from registry.errors import InvalidArgumentError, OutcomeConflictError
 from registry.rules.experiments import ARMS
 from registry.rules.values import as_utc, is_finite_number
 from registry.schema import OutcomeRow, PredictionRow
-from registry.sql.experiments import get as get_experiment
+from registry.sql.experiment_reads import get as get_experiment
 
 MAX_ID_LENGTH = 64
 # Outcome and metric values beyond this are refused: fourth powers of them summed over

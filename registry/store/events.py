@@ -8,7 +8,7 @@ from registry.entities import DesiredState, Event, ServedVersion, Stage
 from registry.errors import InvalidArgumentError
 from registry.rules.values import MAX_ID
 from registry.schema import EventRow, ModelRow, ModelVersionRow
-from registry.sql import experiments
+from registry.sql import experiment_reads
 from registry.sql.events import max_event_id
 from registry.store.transactions import Store
 
@@ -75,5 +75,5 @@ class EventStore(Store):
                 name: ServedVersion(name=name, version=version, sha256=sha256)
                 for name, version, sha256 in rows
             }
-            routes = await experiments.running_routes(session)
+            routes = await experiment_reads.running_routes(session)
             return DesiredState(event_id=event_id, production=production, experiments=routes)

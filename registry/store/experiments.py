@@ -16,9 +16,10 @@ from registry.entities import (
     ExperimentTransition,
 )
 from registry.errors import InvalidArgumentError
+from registry.rules.experiments import parse_state
 from registry.rules.values import is_finite_number
 from registry.schema import ExperimentLookRow, utcnow
-from registry.sql import experiments
+from registry.sql import experiment_reads, experiments
 from registry.store.transactions import Store
 
 
@@ -68,7 +69,7 @@ class ExperimentStore(Store):
             ExperimentNotFoundError: no experiment has that id.
         """
         async with self._read() as session:
-            return (await experiments.get(session, experiment_id)).to_entity()
+            return (await experiment_reads.get(session, experiment_id)).to_entity()
 
     async def list_experiments(
         self,
@@ -90,7 +91,7 @@ class ExperimentStore(Store):
             InvalidArgumentError: an unknown state name.
         """
         async with self._read() as session:
-            rows = await experiments.list_rows(session, model=model, states=states)
+            rows = await experiment_reads.list_rows(session, model=model, states=states)
             return [r.to_entity() for r in rows]
 
     async def experiment_history(self, experiment_id: int) -> list[ExperimentTransition]:
@@ -100,7 +101,7 @@ class ExperimentStore(Store):
             ExperimentNotFoundError: no experiment has that id.
         """
         async with self._read() as session:
-            return [r.to_entity() for r in await experiments.history(session, experiment_id)]
+            return [r.to_entity() for r in await experiment_reads.history(session, experiment_id)]
 
     async def transition_experiment(
         self,
@@ -140,7 +141,7 @@ class ExperimentStore(Store):
             ExperimentConflictError: starting it while another experiment of the model is
                 running or paused.
         """
-        target = experiments.parse_state(to)
+        target = parse_state(to)
         async with self._write() as session:
             row = await experiments.transition(
                 session,
@@ -196,7 +197,7 @@ class ExperimentStore(Store):
             if arm.n < 0 or not all(is_finite_number(v) for v in values):
                 raise InvalidArgumentError(f"invalid arm moments {arm!r}")
         async with self._write() as session:
-            await experiments.get(session, experiment_id)
+            await experiment_reads.get(session, experiment_id)
             last = await session.scalar(
                 select(ExperimentLookRow)
                 .where(ExperimentLookRow.experiment_id == experiment_id)
@@ -226,7 +227,7 @@ class ExperimentStore(Store):
             ExperimentNotFoundError: unknown id.
         """
         async with self._read() as session:
-            await experiments.get(session, experiment_id)
+            await experiment_reads.get(session, experiment_id)
             rows = await session.scalars(
                 select(ExperimentLookRow)
                 .where(

@@ -37,9 +37,9 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
     to one model are serialized; the at-most-one-production rule is also a partial unique
     index, so the database refuses a second production version whatever the code does.
 
-    The methods live in one store mixin per concern (``registry/store_*.py``), each built
-    on the :class:`registry.store.Store` contract that this class fulfils with
-    :meth:`_write` and :meth:`_read`.
+    The methods live in one store mixin per concern (``registry/store/*.py``), each built
+    on the :class:`registry.store.transactions.Store` contract that this class fulfils
+    with :meth:`_write` and :meth:`_read`.
     """
 
     def __init__(self, engines: Engines) -> None:

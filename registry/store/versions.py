@@ -2,134 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import artifacts, crashpoints
-from registry.db import insert_ignoring, violated_constraint
 from registry.entities import ModelVersion, Stage, VersionSpec
-from registry.errors import ConflictError, InvalidArgumentError, InvalidStageTransitionError
+from registry.errors import ConflictError, InvalidArgumentError
 from registry.rules import naming, stages
 from registry.rules.values import check_audit
 from registry.rules.versions import version_columns
-from registry.schema import ModelRow, ModelVersionRow, StageTransitionRow, utcnow
-from registry.sql.events import STAGE_CHANGED, VERSION_REGISTERED, append_event
+from registry.schema import ModelVersionRow, StageTransitionRow, utcnow
+from registry.sql.events import VERSION_REGISTERED, append_event
 from registry.sql.lookups import model_row, production_row, version_row
+from registry.sql.versions import (
+    ensure_model,
+    flush_checked,
+    move,
+    parse_stage,
+    rollback_rows,
+    subject,
+)
 from registry.store.transactions import Store
-
-_PRODUCTION_INDEX = "uq_model_versions_one_production"
-_VERSION_UNIQUE = "uq_model_versions_model_version"
-# SQLite names columns, not indexes, in its messages.
-_SQLITE_PRODUCTION = "UNIQUE constraint failed: model_versions.model_id"
-_SQLITE_VERSION_UNIQUE = "UNIQUE constraint failed: model_versions.model_id, model_versions.version"
-
-
-def _subject(name: str, version: str) -> str:
-    return f"model {name!r} version {version!r}"
-
-
-async def _flush(session: AsyncSession, name: str, version: str) -> None:
-    """Flush, turning the production-index and duplicate-version violations into
-    ConflictError with a message that says which rule was hit."""
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        constraint = violated_constraint(exc)
-        if constraint in (_PRODUCTION_INDEX, _SQLITE_PRODUCTION):
-            raise ConflictError(
-                f"model {name!r} already has a production version (another change was "
-                f"committed concurrently); {version!r} was not promoted"
-            ) from exc
-        if constraint in (_VERSION_UNIQUE, _SQLITE_VERSION_UNIQUE):
-            raise ConflictError(f"{_subject(name, version)} is already registered") from exc
-        raise ConflictError(
-            f"the change to {_subject(name, version)} conflicts with stored data: {exc.orig}"
-        ) from exc
-
-
-async def _move(
-    session: AsyncSession,
-    row: ModelVersionRow,
-    to: Stage,
-    *,
-    actor: str,
-    reason: str,
-    kind: str,
-    at: datetime,
-) -> None:
-    """Change a version's stage and append its audit row and event; flush."""
-    check_audit(actor, reason)
-    from_stage = row.stage
-    row.stage = to.value
-    row.updated_at = at
-    await _flush(session, row.model.name, row.version)
-    session.add(
-        StageTransitionRow(
-            model_version_id=row.id,
-            from_stage=from_stage,
-            to_stage=to.value,
-            actor=actor,
-            reason=reason,
-            kind=kind,
-            at=at,
-        )
-    )
-    await append_event(
-        session,
-        STAGE_CHANGED,
-        row.model.name,
-        row.version,
-        {"from": from_stage, "to": to.value, "kind": kind},
-        at=at,
-    )
-
-
-async def _rollback_rows(
-    session: AsyncSession, model: ModelRow
-) -> tuple[ModelVersionRow | None, ModelVersionRow]:
-    """The current production row and the one a rollback restores: the most recent
-    version, other than the current one, the audit trail shows moving to production and
-    that is not archived.
-
-    Raises:
-        InvalidStageTransitionError: there is none to go back to.
-    """
-    current = await production_row(session, model)
-    candidates = await session.scalars(
-        select(ModelVersionRow)
-        .join(StageTransitionRow, StageTransitionRow.model_version_id == ModelVersionRow.id)
-        .where(
-            ModelVersionRow.model_id == model.id,
-            StageTransitionRow.to_stage == Stage.PRODUCTION.value,
-            ModelVersionRow.stage != Stage.ARCHIVED.value,
-        )
-        .order_by(StageTransitionRow.id.desc())
-    )
-    current_id = None if current is None else current.id
-    previous = next((r for r in candidates if r.id != current_id), None)
-    if previous is None:
-        raise InvalidStageTransitionError(
-            f"model {model.name!r} has no previous production version to roll back to"
-        )
-    return current, previous
-
-
-async def _ensure_model(session: AsyncSession, name: str, at: datetime) -> ModelRow:
-    """Insert the model row if absent (race-free), then lock and return it."""
-    stmt = insert_ignoring(session, ModelRow, "name")
-    await session.execute(stmt.values(name=name, created_at=at))
-    return await model_row(session, name, lock=True)
-
-
-def _stage(to: Stage | str) -> Stage:
-    try:
-        return Stage(to)
-    except ValueError:
-        allowed = ", ".join(s.value for s in Stage)
-        raise InvalidArgumentError(f"unknown stage {to!r}; expected one of {allowed}") from None
 
 
 class VersionStore(Store):
@@ -179,7 +71,7 @@ class VersionStore(Store):
         check_audit(actor, reason)
         async with self._write() as session:
             at = utcnow()
-            model = await _ensure_model(session, name, at)
+            model = await ensure_model(session, name, at)
             existing = list(
                 await session.scalars(
                     select(ModelVersionRow.version).where(ModelVersionRow.model_id == model.id)
@@ -188,7 +80,7 @@ class VersionStore(Store):
             if version is None:
                 version = naming.next_version(existing)
             elif version in existing:
-                raise ConflictError(f"{_subject(name, version)} is already registered")
+                raise ConflictError(f"{subject(name, version)} is already registered")
             await artifacts.put_artifact(session, artifact, sha256)
             row = ModelVersionRow(
                 model=model,
@@ -203,7 +95,7 @@ class VersionStore(Store):
                 **columns,
             )
             session.add(row)
-            await _flush(session, name, version)
+            await flush_checked(session, name, version)
             session.add(
                 StageTransitionRow(
                     model_version_id=row.id,
@@ -263,19 +155,19 @@ class VersionStore(Store):
                 allowed targets) or needs ``force``.
             ConflictError: a concurrent change made the move impossible.
         """
-        target = _stage(to)
+        target = parse_stage(to)
         naming.check_kind(kind)
         async with self._write() as session:
             at = utcnow()
             model = await model_row(session, name, lock=True)
             row = await version_row(session, model, version)
             stages.check_stage_move(
-                Stage(row.stage), target, force=force, subject=_subject(name, version)
+                Stage(row.stage), target, force=force, subject=subject(name, version)
             )
             if target is Stage.PRODUCTION:
                 current = await production_row(session, model)
                 if current is not None:
-                    await _move(
+                    await move(
                         session,
                         current,
                         Stage.STAGING,
@@ -285,7 +177,7 @@ class VersionStore(Store):
                         kind="demote",
                         at=at,
                     )
-            await _move(session, row, target, actor=actor, reason=reason, kind=kind, at=at)
+            await move(session, row, target, actor=actor, reason=reason, kind=kind, at=at)
             if target is Stage.PRODUCTION:
                 crashpoints.reached("promote.before_commit")
             return row.to_entity()
@@ -327,7 +219,7 @@ class VersionStore(Store):
             InvalidStageTransitionError: no previous production version to go back to.
         """
         async with self._read() as session:
-            _, previous = await _rollback_rows(session, await model_row(session, name))
+            _, previous = await rollback_rows(session, await model_row(session, name))
             return previous.to_entity()
 
     async def rollback(
@@ -355,9 +247,9 @@ class VersionStore(Store):
         async with self._write() as session:
             at = utcnow()
             model = await model_row(session, name, lock=True)
-            current, previous = await _rollback_rows(session, model)
+            current, previous = await rollback_rows(session, model)
             if current is not None:
-                await _move(
+                await move(
                     session,
                     current,
                     Stage.STAGING,
@@ -366,7 +258,7 @@ class VersionStore(Store):
                     kind="rollback",
                     at=at,
                 )
-            await _move(
+            await move(
                 session,
                 previous,
                 Stage.PRODUCTION,

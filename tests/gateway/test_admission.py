@@ -14,7 +14,8 @@ from converters import load_session
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc
 from gateway.config import Settings
-from gateway.server.app import WATCH_STREAMS, build_server
+from gateway.server.app import build_server
+from gateway.server.services import WATCH_STREAMS
 from gateway.serving.ids import PredictionIds
 from registry.entities import Stage, VersionSpec
 from tests.gateway.conftest import FEATURES

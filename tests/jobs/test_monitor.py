@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from gateway.jobs.monitor import Monitor
 from gateway.experiments.tracker import ExperimentTracker
+from gateway.jobs.monitor import Monitor
 from gateway.operations import Operations
 from registry.entities import ExperimentState, Stage
 from registry.store.registry import Registry
