@@ -5,11 +5,12 @@ The gRPC admin API, the CLI on a database (``--db``), the CLI through a gateway
 decodes its input, makes one call here, and encodes the answer. So every door makes the
 same checks, raises the same errors and writes the same audit rows.
 
-With a pool attached (inside a gateway), a change that makes a version serve — promotion
-to production, rollback, an experiment's arms — loads and warms the version first and
-commits only if it can serve, then swaps the served snapshot before returning. Without
-one (the CLI on a database), the registry change is made and gateways watching the
-registry load it; a version that cannot load there never goes live.
+A change that makes a version serve — promotion to production, rollback, an experiment's
+arms — loads and warms the version first (the multi-row probe included) and commits only
+if it can serve, whichever door asked. With a pool attached (inside a gateway) the loaded
+version is kept and the served snapshot swapped before the door answers; without one
+(the CLI on a database) it is loaded once to check it and gateways watching the registry
+load it themselves.
 """
 
 from __future__ import annotations
@@ -167,9 +168,9 @@ class Operations:
             ArtifactLoadError: (with a pool) the version cannot serve; nothing changed.
             RegistryError: see ``Registry.transition``.
         """
-        if stage is Stage.PRODUCTION and self.pool is not None:
+        if stage is Stage.PRODUCTION:
             await self.registry.get_version(name, version)  # NOT_FOUND before loading
-            await self.pool.ensure_loaded(name, version)
+            await self._check_serves(name, version)
         moved = await self.registry.transition(
             name, version, stage, actor=actor, reason=reason, force=force
         )
@@ -185,9 +186,8 @@ class Operations:
             ArtifactLoadError: (with a pool) it cannot serve; nothing changed.
             RegistryError: see ``Registry.rollback``.
         """
-        if self.pool is not None:
-            target = await self.registry.rollback_target(name)
-            await self.pool.ensure_loaded(name, target.version)
+        target = await self.registry.rollback_target(name)
+        await self._check_serves(name, target.version)
         restored = await self.registry.rollback(name, actor=actor, reason=reason)
         await self._swap()
         return restored
@@ -212,10 +212,9 @@ class Operations:
         With a pool, both arms load and warm first: an experiment never routes to a
         version that cannot serve.
         """
-        if self.pool is not None:
-            for version in (spec.control_version, spec.treatment_version):
-                await self.registry.get_version(spec.model, version)  # NOT_FOUND first
-                await self.pool.ensure_loaded(spec.model, version)
+        for version in (spec.control_version, spec.treatment_version):
+            await self.registry.get_version(spec.model, version)  # NOT_FOUND first
+            await self._check_serves(spec.model, version)
         experiment = await self.registry.create_experiment(spec, actor=actor, start=start)
         await self._swap()
         return experiment
@@ -293,6 +292,20 @@ class Operations:
         self.tracker.forget(experiment.id)
         await self._swap()
         return ended
+
+    async def _check_serves(self, name: str, version: str) -> None:
+        """Load and warm the version (the probe included), or raise ArtifactLoadError.
+
+        In a gateway the loaded version is kept for the swap; elsewhere (the CLI on a
+        database) it is loaded once here and dropped, so a version that cannot serve is
+        refused by every door before anything is committed.
+        """
+        if self.pool is not None:
+            await self.pool.ensure_loaded(name, version)
+        else:
+            from gateway.serving.loader import load_version  # onnxruntime: only when needed
+
+            await load_version(self.registry, name, version)
 
     async def _swap(self) -> None:
         """With a pool: serve what the registry now says before the door answers."""

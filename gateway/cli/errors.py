@@ -6,6 +6,7 @@ import sys
 from typing import NoReturn
 
 from gateway.cli.backend import CliError
+from gateway.errors import GatewayError
 from registry import RegistryError
 
 
@@ -42,8 +43,9 @@ def db_reason(exc: BaseException) -> str:
 
 
 def _is_domain_error(exc: Exception) -> bool:
-    """Registry, conversion and CLI errors: expected failures, reported without traceback."""
-    if isinstance(exc, RegistryError | CliError):
+    """Registry, gateway (e.g. a version that cannot serve), conversion and CLI errors:
+    expected failures, reported without traceback."""
+    if isinstance(exc, RegistryError | GatewayError | CliError):
         return True
     errors = sys.modules.get("converters.errors")  # raised only if converters was imported
     return errors is not None and isinstance(exc, errors.ConversionError)

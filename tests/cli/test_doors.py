@@ -38,10 +38,7 @@ STEPS: list[tuple[str, dict]] = [
 Door = Callable[[str, dict], Awaitable[str]]  # runs one step; returns "" or the error text
 
 
-def _grpc_door(address: str, cli_files: CliFiles) -> Door:
-    table = load_table(cli_files.csv, target="label")
-    onnx = cli_files.onnx_model.read_bytes()
-    profile = build_profile(np.asarray(table.X), FEATURES).to_bytes()
+def _grpc_door(address: str, cli_files: CliFiles | None) -> Door:
     metadata = (("x-galgate-actor", "ops"),)
 
     async def run(op: str, args: dict) -> str:
@@ -49,6 +46,10 @@ def _grpc_door(address: str, cli_files: CliFiles) -> Door:
             admin = admin_pb2_grpc.ModelAdminStub(channel)
             try:
                 if op == "register":
+                    assert cli_files is not None
+                    table = load_table(cli_files.csv, target="label")
+                    onnx = cli_files.onnx_model.read_bytes()
+                    profile = build_profile(np.asarray(table.X), FEATURES).to_bytes()
                     header = apb.RegisterModelHeader(
                         name="signal",
                         version=args["version"],
@@ -98,10 +99,11 @@ def _grpc_door(address: str, cli_files: CliFiles) -> Door:
     return run
 
 
-def _cli_door(capsys, cli_files: CliFiles, where: tuple[str, ...]) -> Door:
+def _cli_door(capsys, cli_files: CliFiles | None, where: tuple[str, ...]) -> Door:
     async def run(op: str, args: dict) -> str:
         argv: list[str]
         if op == "register":
+            assert cli_files is not None
             argv = [
                 "register", str(cli_files.onnx_model), "--name", "signal", "--data",
                 str(cli_files.csv), "--target", "label", "--version", args["version"],
@@ -182,3 +184,56 @@ async def test_every_door_makes_the_same_changes_and_the_same_errors(
     assert states["grpc"] == states["cli --server"] == states["cli --db"]
     assert states["grpc"]["stages"] == {"1.0.0": "production", "1.0.1": "archived"}
     assert [e[1] for e in states["grpc"]["experiments"]] == ["stopped"]
+
+
+async def test_a_version_that_cannot_serve_is_refused_by_every_door_before_commit(
+    start_gateway, capsys, tmp_path
+) -> None:
+    """Promotion, rollback target and experiment arms are loaded and probed first, by the
+    CLI on the database as by the gateway: nothing is committed for a broken version."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from converters import convert
+    from registry.entities import Stage, VersionSpec
+    from tests.cli.conftest import _data
+    from tests.gateway.hostile_models import tampered_classifier
+
+    X, y = _data()
+    model = GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0).fit(X, y)
+    conversion = convert(model, X, feature_names=list(FEATURES))
+    spec = VersionSpec(
+        model_type="gbm", features=FEATURES, signature=conversion.signature.to_dict()
+    )
+
+    async def seed(url: str) -> None:
+        registry = await Registry.open(url)
+        try:
+            good = await registry.register_version("signal", spec, conversion.onnx_bytes)
+            bad = await registry.register_version(
+                "signal", spec, tampered_classifier(conversion, "label_offset")
+            )
+            for version in (good.version, bad.version):
+                await registry.transition("signal", version, Stage.STAGING, actor="t")
+            await registry.transition("signal", good.version, Stage.PRODUCTION, actor="t")
+        finally:
+            await registry.close()
+
+    gw = await start_gateway()
+    local_db = f"sqlite+aiosqlite:///{tmp_path / 'local.db'}"
+    cli_db = _cli_door(capsys, None, ("--db", local_db))
+    grpc_door = _grpc_door(gw.address, None)
+    for url in (gw.db, local_db):
+        await seed(url)
+    steps = [
+        ("promote", {"version": "1.0.1", "stage": "production", "reason": "try"}),
+        ("create", {"control": "1.0.0", "treatment": "1.0.1", "auto_promote": False}),
+    ]
+    for op, args in steps:
+        via_db, via_grpc = await cli_db(op, args), await grpc_door(op, args)
+        assert via_db == via_grpc, (op, via_db, via_grpc)
+        assert "version '1.0.1' cannot go live" in via_db
+        assert "not one of its 3 classes" in via_db
+    for url in (gw.db, local_db):
+        state = await _state(url)
+        assert state["stages"] == {"1.0.0": "production", "1.0.1": "staging"}
+        assert state["experiments"] == []
