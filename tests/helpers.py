@@ -4,6 +4,7 @@ racing registries, experiments, predictions and outcomes."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -61,17 +62,45 @@ def fake_artifact(size: int = 256) -> bytes:
     return os.urandom(size)
 
 
+@functools.cache
+def servable_artifact() -> tuple[bytes, dict[str, Any]]:
+    """A real converted classifier on FEATURES: its ONNX bytes and signature (built once).
+
+    For tests whose versions must load and pass the probe (promotion through
+    ``gateway.operations`` loads the version first, whichever door asks).
+    """
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from converters import convert
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, len(FEATURES)))
+    y = (X[:, 0] > 0).astype(np.int64)
+    conversion = convert(LogisticRegression().fit(X, y), X, feature_names=list(FEATURES))
+    return conversion.onnx_bytes, conversion.signature.to_dict()
+
+
 async def register_in_stage(
-    registry: Registry, name: str, stage: Stage, *, version: str | None = None
+    registry: Registry,
+    name: str,
+    stage: Stage,
+    *,
+    version: str | None = None,
+    servable: bool = False,
 ) -> ModelVersion:
     """Register a fresh version of ``name`` and walk it to ``stage`` along valid moves.
 
     Reaching archived does not need force: the path goes development -> archived. Reaching
-    production demotes whatever was in production before.
+    production demotes whatever was in production before. ``servable``: a real model that
+    loads (see :func:`servable_artifact`), else random bytes.
     """
-    mv = await registry.register_version(
-        name, make_spec(), fake_artifact(), version=version, actor="test"
-    )
+    if servable:
+        artifact, signature = servable_artifact()
+        spec = make_spec(signature=signature)
+    else:
+        artifact, spec = fake_artifact(), make_spec()
+    mv = await registry.register_version(name, spec, artifact, version=version, actor="test")
     for step in _PATH[stage]:
         mv = await registry.transition(name, mv.version, step, actor="test")
     return mv
@@ -138,10 +167,12 @@ def make_experiment_spec(
     return ExperimentSpec(**fields)
 
 
-async def experiment_pair(registry: Registry, name: str = "m") -> tuple[ModelVersion, ModelVersion]:
+async def experiment_pair(
+    registry: Registry, name: str = "m", *, servable: bool = False
+) -> tuple[ModelVersion, ModelVersion]:
     """Register a production control and a staging treatment version of ``name``."""
-    control = await register_in_stage(registry, name, Stage.PRODUCTION)
-    treatment = await register_in_stage(registry, name, Stage.STAGING)
+    control = await register_in_stage(registry, name, Stage.PRODUCTION, servable=servable)
+    treatment = await register_in_stage(registry, name, Stage.STAGING, servable=servable)
     return control, treatment
 
 

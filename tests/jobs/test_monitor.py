@@ -23,7 +23,8 @@ async def registry(tmp_path):
 
 
 async def _experiment(registry, **overrides):
-    control, treatment = await experiment_pair(registry)
+    # Real models: an auto-promotion loads and probes the treatment before committing.
+    control, treatment = await experiment_pair(registry, servable=True)
     spec = make_experiment_spec("m", control.version, treatment.version, **overrides)
     return await registry.create_experiment(spec, actor="test")
 
