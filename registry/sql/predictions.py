@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import case, func, literal, select
+from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.db import insert_ignoring
@@ -47,25 +49,12 @@ def _check_arm(kind: str, arm: Any) -> None:
         )
 
 
-def _prediction_params(record: PredictionRecord) -> dict[str, Any]:
+def _check_prediction(record: PredictionRecord) -> None:
+    """The checks every write path makes on a record before binding it."""
     if not isinstance(record, PredictionRecord):
         raise InvalidArgumentError(f"expected a PredictionRecord, got {type(record).__name__}")
     _check_id("PredictionRecord", record.prediction_id)
     _check_arm("PredictionRecord", record.arm)
-    return {
-        "prediction_id": record.prediction_id,
-        "at": record.at,
-        "model": record.model,
-        "version": record.version,
-        "arm": record.arm,
-        "experiment_id": record.experiment_id,
-        "routing_key": record.routing_key,
-        "rows": record.rows,
-        "inputs": record.inputs,
-        "outputs": record.outputs,
-        "predicted": record.predicted,
-        "latency_us": record.latency_us,
-    }
 
 
 async def write_predictions(session: AsyncSession, records: Sequence[PredictionRecord]) -> int:
@@ -90,12 +79,57 @@ async def write_predictions(session: AsyncSession, records: Sequence[PredictionR
         return 0
     if session.bind.dialect.name == "sqlite":
         return await _write_predictions_sqlite(session, records)
-    params = [_prediction_params(r) for r in records]
-    stmt = insert_ignoring(session, _PREDICTIONS, "prediction_id").returning(
-        _PREDICTIONS.c.prediction_id
-    )
-    result = await session.execute(stmt, params)
-    return len(result.all())
+    return await _write_predictions_postgresql(session, records)
+
+
+_COLUMNS = (
+    "prediction_id", "at", "model", "version", "arm", "experiment_id", "routing_key", "rows",
+    "inputs", "outputs", "predicted", "latency_us",
+)  # fmt: skip
+# Per connection, a temporary table the batch is copied into; emptied at every commit.
+_PG_STAGING = "galgate_predictions_incoming"
+_PG_CREATE_STAGING = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} "
+    "(LIKE predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_PG_MOVE = (
+    f"WITH moved AS (INSERT INTO predictions ({', '.join(_COLUMNS)}) "
+    f"SELECT {', '.join(_COLUMNS)} FROM {_PG_STAGING} "
+    "ON CONFLICT (prediction_id) DO NOTHING RETURNING 1) SELECT count(*) FROM moved"
+)
+
+
+async def _write_predictions_postgresql(
+    session: AsyncSession, records: Sequence[PredictionRecord]
+) -> int:
+    """The log writer's path on PostgreSQL: binary COPY into a per-connection temporary
+    table, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, in the caller's
+    transaction. COPY binds nothing per row, several times cheaper than a parameterised
+    multi-row INSERT; the conflict clause keeps a retried batch idempotent and the count
+    exact. The first statement goes through SQLAlchemy, so the driver's transaction is
+    open before COPY runs on the same connection.
+    """
+    rows = []
+    for r in records:
+        _check_prediction(r)
+        rows.append(
+            (
+                r.prediction_id, as_utc(r.at), r.model, r.version, r.arm, r.experiment_id,
+                r.routing_key, int(r.rows), bytes(r.inputs), bytes(r.outputs),
+                float(r.predicted), int(r.latency_us),
+            )
+        )  # fmt: skip
+    connection = await session.connection()
+    await connection.exec_driver_sql(_PG_CREATE_STAGING)
+    driver = (await connection.get_raw_connection()).driver_connection
+    try:
+        await driver.copy_records_to_table(_PG_STAGING, records=rows, columns=_COLUMNS)
+        return int(await driver.fetchval(_PG_MOVE))
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # Raised by the driver itself, not through SQLAlchemy: wrap it as SQLAlchemy
+        # would, so translate_error maps it like any other database failure.
+        wrapper = InterfaceError if isinstance(exc, asyncpg.InterfaceError) else DBAPIError
+        raise wrapper(_PG_MOVE, None, exc) from exc  # type: ignore[arg-type]
 
 
 _SQLITE_INSERT = (
@@ -121,7 +155,7 @@ async def _write_predictions_sqlite(
     """
     params: list[object] = []
     for r in records:
-        _prediction_params(r)  # the same checks as the portable path
+        _check_prediction(r)
         at = as_utc(r.at).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         params.extend(
             (

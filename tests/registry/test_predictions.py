@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from registry import (
     ExperimentNotFoundError,
@@ -73,6 +74,25 @@ async def test_write_predictions_bad_record_writes_nothing_of_the_batch(
         await registry.write_predictions(batch)
 
     assert await registry.get_prediction("ok-1") is None
+
+
+async def test_write_predictions_batches_after_a_refused_one_write_exactly_their_rows(
+    registry: Registry,
+) -> None:
+    """On PostgreSQL a batch is copied into a per-connection staging table first: a batch
+    the database refuses mid-copy leaves nothing behind for the next one."""
+    if not registry.url.startswith("postgresql"):
+        pytest.skip("the staging table exists on PostgreSQL only")
+    refused = [make_prediction("r-1"), make_prediction("r-2", model="m" * 200)]
+    with pytest.raises(DBAPIError, match="too long"):
+        await registry.write_predictions(refused)
+
+    pair = [make_prediction("a"), make_prediction("b")]
+    # The pool hands the same connections out again: each batch sees only its own rows.
+    assert [await registry.write_predictions(pair) for _ in range(3)] == [2, 0, 0]
+    assert await registry.write_predictions([make_prediction("b"), make_prediction("c")]) == 1
+    assert await registry.get_prediction("r-1") is None
+    assert {p for p in ("a", "b", "c") if await registry.get_prediction(p)} == {"a", "b", "c"}
 
 
 @pytest.mark.parametrize(
