@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ MIB = 1024 * 1024
 # (2·1e15)² = 4e30 per squared error; squares of that summed over 1e15 outcomes is 1.6e76,
 # far below float64's 1.8e308.
 MAX_OUTCOME_LIMIT = 1e15
+# A century: a longer retention keeps everything a database can hold anyway.
+MAX_RETENTION_HOURS = 100 * 366 * 24
 
 
 class ConfigError(ValueError):
@@ -64,6 +67,11 @@ class Settings:
     predlog_full_policy: str = "drop"
     # Seconds a stopping gateway keeps retrying an unreachable database to write its log.
     predlog_drain_timeout: float = 10.0
+    # Retention: logged predictions and outcomes older than this many hours are deleted
+    # every retention_interval seconds, in short batches (0: keep everything). The rows of
+    # running and paused experiments stay.
+    prediction_retention_hours: float = 0.0
+    retention_interval: float = 600.0
     # SQLite PRAGMA synchronous: NORMAL survives process crashes (WAL), FULL power loss.
     sqlite_synchronous: str = "NORMAL"
     # Seconds RecordOutcome waits for an unknown prediction (made by another gateway
@@ -79,6 +87,10 @@ class Settings:
     demo: bool = False
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
         for name in ("listen", "metrics_listen"):
             value = getattr(self, name)
             host, sep, port = value.rpartition(":")
@@ -112,6 +124,15 @@ class Settings:
             raise ConfigError("predlog_queue_size and predlog_batch_size must be at least 1")
         if self.predlog_flush_interval <= 0 or self.outcome_wait < 0:
             raise ConfigError("predlog_flush_interval must be > 0 and outcome_wait >= 0")
+        if (
+            not 0 <= self.prediction_retention_hours <= MAX_RETENTION_HOURS
+            or not 0 < self.retention_interval <= MAX_RETENTION_HOURS * 3600
+        ):
+            raise ConfigError(
+                f"prediction_retention_hours must be from 0 to {MAX_RETENTION_HOURS} and "
+                f"retention_interval > 0, got {self.prediction_retention_hours!r} and "
+                f"{self.retention_interval!r}"
+            )
         if self.predlog_drain_timeout < 0:
             raise ConfigError(
                 f"predlog_drain_timeout must be >= 0, got {self.predlog_drain_timeout!r}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gateway.brief import brief_list
@@ -28,6 +29,7 @@ from registry.entities import (
     ExperimentState,
     Model,
     ModelVersion,
+    Pruned,
     Stage,
     StageTransition,
     VersionSpec,
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
 # The artifact size cap when none is given (converters.validate.DEFAULT_MAX_BYTES).
 DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 _ACTIVE = (ExperimentState.RUNNING, ExperimentState.PAUSED)
+
+
+# The longest retention: anything longer keeps everything a database can hold anyway.
+_MAX_RETENTION = timedelta(days=100 * 366)
 
 
 class Operations:
@@ -151,6 +157,25 @@ class Operations:
     async def history(self, name: str) -> list[StageTransition]:
         """A model's audit trail, oldest first."""
         return list(await self.registry.history(name))
+
+    # -- the prediction log ---------------------------------------------------------------
+
+    async def prune_log(
+        self, older_than: timedelta, *, batch_size: int = 5_000, now: datetime | None = None
+    ) -> Pruned:
+        """Delete logged predictions and outcomes older than ``older_than`` (the rows of
+        active experiments stay), in short transactions; see ``Registry.prune_log``.
+
+        Raises:
+            InvalidInputError: ``older_than`` is not positive.
+        """
+        if not timedelta(0) < older_than <= _MAX_RETENTION:
+            raise InvalidInputError(
+                f"the retention must be positive and at most {_MAX_RETENTION.days} days, "
+                f"got {older_than}"
+            )
+        before = (now or datetime.now(UTC)) - older_than
+        return await self.registry.prune_log(before, batch_size=batch_size)
 
     async def promote(
         self,

@@ -254,6 +254,13 @@ def _brief(exc: BaseException) -> str:
 _NUL_MESSAGE = "text values must not contain NUL (\\x00) characters: PostgreSQL cannot store them"
 
 
+def _create_missing_indexes(sync_conn: Connection) -> None:
+    """Indexes added to tables that already exist (create_all only makes new tables)."""
+    for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(sync_conn, checkfirst=True)
+
+
 def _has_meta(sync_conn: Connection) -> bool:
     return inspect(sync_conn).has_table(MetaRow.__tablename__)
 
@@ -295,6 +302,7 @@ async def ensure_schema(engines: Engines) -> int:
                 f"{SCHEMA_VERSION} and no migration exists for it"
             )
         await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(_create_missing_indexes)
         if stored is None:
             await conn.execute(
                 MetaRow.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION))

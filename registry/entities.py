@@ -273,3 +273,11 @@ class ExperimentRoute:
     epsilon: float
     metric: str
     min_samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one retention pass deleted from the prediction log."""
+
+    predictions: int
+    outcomes: int

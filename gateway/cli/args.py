@@ -136,4 +136,7 @@ def duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(
             f"expected a span such as 90m, 2h or 1d12h (units s, m, h, d, w), got {text!r}"
         )
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"the span {text!r} is too long") from None

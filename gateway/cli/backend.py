@@ -10,10 +10,11 @@ registry entities, so the rest of the CLI does not change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from registry import Model, ModelVersion, Stage, StageTransition
-from registry.entities import Experiment, ExperimentSpec, ExperimentState
+from registry.entities import Experiment, ExperimentSpec, ExperimentState, Pruned
 from registry.store.registry import Registry
 
 if TYPE_CHECKING:
@@ -159,6 +160,9 @@ class LocalBackend:
 
     async def history(self, name: str) -> list[StageTransition]:
         return await self._ops.history(name)
+
+    async def prune_log(self, older_than: timedelta, *, batch_size: int) -> Pruned:
+        return await self._ops.prune_log(older_than, batch_size=batch_size)
 
     async def demo(self, *, actor: str) -> ModelVersion | None:
         from gateway.demo import ensure_demo

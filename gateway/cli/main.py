@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli import models
+from gateway.cli import models, predictions
 from gateway.cli.backend import Backend, CliError, LocalBackend
 from gateway.cli.errors import db_reason, print_error, report_expected, show_warning
 from gateway.cli.experiments import render_experiments_result, run_experiments
@@ -38,6 +38,8 @@ async def run_command(args: argparse.Namespace, backend: Backend) -> Any:
         from gateway.cli import live
 
         return await live.run(args, backend)
+    if args.command in predictions.COMMANDS:
+        return await predictions.run(args, backend)
     raise CliError(f"unknown command {args.command!r}")
 
 
@@ -49,6 +51,8 @@ def render(args: argparse.Namespace, result: Any) -> str:
         from gateway.cli import live
 
         return live.render(args, result)
+    if args.command in predictions.COMMANDS:
+        return predictions.render(args, result)
     return models.render(args, result)
 
 

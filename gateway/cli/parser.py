@@ -236,7 +236,7 @@ def _add_gateway_commands(commands: Any, parents: _Parents) -> None:
 
 
 def _add_local_commands(commands: Any, parents: _Parents) -> None:
-    """serve, demo: on the registry database only."""
+    """serve, demo, predictions prune: on the registry database only."""
     serve = commands.add_parser(
         "serve",
         parents=parents,
@@ -268,6 +268,25 @@ def _add_local_commands(commands: Any, parents: _Parents) -> None:
         parents=parents,
         help='register the demo classifier as "demo" and promote it to production',
     )
+    predictions = commands.add_parser("predictions", help="the prediction log")
+    actions = predictions.add_subparsers(
+        dest="predictions_command", metavar="ACTION", parser_class=_Parser
+    )
+    actions.required = True
+    prune = actions.add_parser(
+        "prune",
+        parents=parents,
+        help="delete logged predictions and outcomes older than a span (the rows of "
+        "running and paused experiments stay)",
+    )
+    prune.add_argument(
+        "--older-than", type=cli_args.duration, required=True, metavar="SPAN",
+        help="e.g. 7d, 36h, 1d12h",
+    )  # fmt: skip
+    prune.add_argument(
+        "--batch-size", type=cli_args.positive_int, default=5_000,
+        help="rows deleted per transaction (default 5000, at most 100000)",
+    )  # fmt: skip
 
 
 def _login_name() -> str:

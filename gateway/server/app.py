@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import grpc
 from grpc_health.v1 import health, health_pb2
@@ -19,6 +20,7 @@ from gateway.errors import ListenError
 from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.jobs.monitor import Monitor
+from gateway.jobs.retention import Retention
 from gateway.operations import Operations
 from gateway.outcomes import OutcomeRecorder
 from gateway.predict import PredictPath
@@ -62,6 +64,8 @@ class Gateway:
     pool: Pool
     health: health.aio.HealthServicer
     monitor: Monitor
+    # Deletes old prediction-log rows; None when everything is kept.
+    retention: Retention | None
     # The prediction log writer: started with the server, drained after it stops.
     predlog: PredictionLog
     # RecordOutcome's recorder; its ``on_outcome`` hook feeds the bandits.
@@ -145,6 +149,12 @@ class Gateway:
                 self.monitor.run(self.settings.monitor_interval), name="galgate-monitor"
             )
         )
+        if self.retention is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self.retention.run(self.settings.retention_interval), name="galgate-retention"
+                )
+            )
         if self.registry.dialect == "postgresql":
             self._tasks.append(
                 asyncio.create_task(
@@ -307,6 +317,11 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         pool=pool,
         health=health_servicer,
         monitor=Monitor(operations, failures=failures),
+        retention=(
+            Retention(operations, timedelta(hours=settings.prediction_retention_hours))
+            if settings.prediction_retention_hours > 0
+            else None
+        ),
         predlog=predlog,
         outcomes=outcomes,
         ids=ids,

@@ -26,11 +26,14 @@ class PredictionRow(Base):
     """One logged prediction, written in batches by the gateways' log writers.
 
     No foreign keys: the log path must never fail on a reference, and experiments and
-    versions are never deleted.
+    versions are never deleted. Old rows go by retention (``registry/sql/retention.py``).
     """
 
     __tablename__ = "predictions"
-    __table_args__ = (Index("ix_predictions_experiment_arm", "experiment_id", "arm"),)
+    __table_args__ = (
+        Index("ix_predictions_experiment_arm", "experiment_id", "arm"),
+        Index("ix_predictions_at", "at"),  # retention: oldest first
+    )
 
     prediction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -71,7 +74,10 @@ class OutcomeRow(Base):
     """
 
     __tablename__ = "outcomes"
-    __table_args__ = (Index("ix_outcomes_experiment_arm", "experiment_id", "arm"),)
+    __table_args__ = (
+        Index("ix_outcomes_experiment_arm", "experiment_id", "arm"),
+        Index("ix_outcomes_at", "at"),
+    )
 
     prediction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float] = mapped_column(Float, nullable=False)

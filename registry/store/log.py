@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 
 from registry import crashpoints
-from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord
-from registry.sql import predictions
+from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord, Pruned
+from registry.errors import InvalidArgumentError
+from registry.rules.values import as_utc
+from registry.sql import predictions, retention
 from registry.store.transactions import Store
+
+#: Most rows one retention transaction deletes (per table).
+MAX_PRUNE_BATCH = 100_000
 
 
 class LogStore(Store):
@@ -34,6 +41,44 @@ class LogStore(Store):
             inserted = await predictions.write_predictions(session, records)
             crashpoints.reached("predlog.before_commit")
             return inserted
+
+    async def prune_log(
+        self, before: datetime, *, batch_size: int = 5_000, max_batches: int | None = None
+    ) -> Pruned:
+        """Delete logged predictions and outcomes older than ``before``, oldest first, in
+        transactions of at most ``batch_size`` rows each, yielding between them so the
+        log writers and outcome calls get the database in between.
+
+        Rows still needed stay (see ``registry.sql.retention``): the predictions and
+        outcomes of active experiments.
+
+        Args:
+            before: the cutoff; a naive datetime is taken as UTC.
+            batch_size: rows per transaction and table, 1 to ``MAX_PRUNE_BATCH``.
+            max_batches: stop after this many transactions per table (None: until done).
+
+        Raises:
+            InvalidArgumentError: ``before`` is not a datetime, or a bad batch size.
+        """
+        if not isinstance(before, datetime):
+            raise InvalidArgumentError(f"before must be a datetime, got {before!r}")
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_PRUNE_BATCH:
+            raise InvalidArgumentError(
+                f"batch_size must be an integer from 1 to {MAX_PRUNE_BATCH}, got {batch_size!r}"
+            )
+        cutoff = as_utc(before)
+        counts = []
+        for prune in (retention.prune_predictions, retention.prune_outcomes):
+            total, batches = 0, 0
+            while max_batches is None or batches < max_batches:
+                async with self._write() as session:
+                    deleted = await prune(session, cutoff, batch_size)
+                total, batches = total + deleted, batches + 1
+                if deleted < batch_size:
+                    break
+                await asyncio.sleep(0)  # let waiting writers in between batches
+            counts.append(total)
+        return Pruned(predictions=counts[0], outcomes=counts[1])
 
     async def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
         """Return a logged prediction, or None when it is not (or not yet) stored."""

@@ -39,6 +39,12 @@ def test_settings_from_env_predlog_variables_parsed():
         ("outcome_wait", -1.0, "outcome_wait"),
         ("predlog_drain_timeout", -1.0, "predlog_drain_timeout"),
         ("sqlite_synchronous", "OFF", "sqlite_synchronous"),
+        ("prediction_retention_hours", -1.0, "prediction_retention_hours"),
+        ("prediction_retention_hours", 1e300, "prediction_retention_hours"),
+        ("prediction_retention_hours", float("nan"), "prediction_retention_hours"),
+        ("retention_interval", 0.0, "retention_interval"),
+        ("poll_interval", float("nan"), "poll_interval must be a finite number"),
+        ("grace_seconds", float("inf"), "grace_seconds must be a finite number"),
     ],
 )
 def test_settings_invalid_predlog_value_config_error(field, value, named):

@@ -94,5 +94,20 @@ async def test_every_rpc_undecodable_or_unknown_field_bytes(harness, method, mes
     except Exception as err:  # grpc.aio.AioRpcError
         if not hasattr(err, "code"):
             raise
-        h.check_error(path, err, request_size=max(map(len, messages)), mark=mark, expected=expected)
+        if not (client_streaming and _client_send_race(err)):
+            h.check_error(
+                path, err, request_size=max(map(len, messages)), mark=mark, expected=expected
+            )
     await h.assert_serving(since=start)
+
+
+def _client_send_race(err) -> bool:
+    """The client's own status, not the server's: the server answered the first bad
+    message and ended the call while the client was still sending the next one, and grpc
+    core on the client reports the failed send as INTERNAL "Internal error from Core".
+    (assert_serving then checks the server logged no error.)"""
+    return (
+        err.code() == Code.INTERNAL
+        and err.details() == "Internal error from Core"
+        and "SendMessageOperation" in (err.debug_error_string() or "")
+    )

@@ -1,0 +1,52 @@
+"""Retention of the prediction log inside a transaction: one bounded batch of old rows.
+
+A prediction or outcome older than the cutoff goes unless it belongs to an active
+(running or paused) experiment: its outcomes may yet arrive, and its statistics (per-arm
+prediction counts and outcome moments) are computed from these rows. Ended experiments
+keep their frozen final results, so their rows may go. Each call deletes at most ``limit``
+rows, oldest first, so a caller can prune in short transactions that never hold the
+database for long.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.rules.experiments import ACTIVE
+from registry.schema import ExperimentRow, OutcomeRow, PredictionRow
+
+
+def _outside_active_experiments(row):
+    """``row`` belongs to no experiment, or to one that is not active."""
+    active = select(ExperimentRow.id).where(ExperimentRow.state.in_([s.value for s in ACTIVE]))
+    return or_(row.experiment_id.is_(None), row.experiment_id.not_in(active))
+
+
+async def _delete_oldest(session: AsyncSession, row, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` rows of ``row``'s table older than ``before`` and outside
+    active experiments, oldest first; how many went."""
+    victims = (
+        select(row.prediction_id)
+        .where(row.at < before, _outside_active_experiments(row))
+        .order_by(row.at)
+        .limit(limit)
+    )
+    result = await session.execute(
+        delete(row)
+        .where(row.prediction_id.in_(victims.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def prune_predictions(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` predictions logged before ``before``; how many went."""
+    return await _delete_oldest(session, PredictionRow, before, limit)
+
+
+async def prune_outcomes(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` outcomes recorded before ``before``; how many went."""
+    return await _delete_oldest(session, OutcomeRow, before, limit)
