@@ -32,7 +32,10 @@ class PredictionRow(Base):
     __tablename__ = "predictions"
     __table_args__ = (
         Index("ix_predictions_experiment_arm", "experiment_id", "arm"),
-        Index("ix_predictions_at", "at"),  # retention: oldest first
+        # Retention: on PostgreSQL a BRIN index (the log is appended in time order, so a
+        # few block ranges per day; almost free to keep up). SQLite finds the oldest rows
+        # in rowid order, without an index that every log write would pay for.
+        Index("ix_predictions_at", "at", postgresql_using="brin").ddl_if(dialect="postgresql"),
     )
 
     prediction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -76,7 +79,7 @@ class OutcomeRow(Base):
     __tablename__ = "outcomes"
     __table_args__ = (
         Index("ix_outcomes_experiment_arm", "experiment_id", "arm"),
-        Index("ix_outcomes_at", "at"),
+        Index("ix_outcomes_at", "at", postgresql_using="brin").ddl_if(dialect="postgresql"),
     )
 
     prediction_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.rules.experiments import ACTIVE
@@ -27,16 +27,22 @@ def _outside_active_experiments(row):
 
 async def _delete_oldest(session: AsyncSession, row, before: datetime, limit: int) -> int:
     """Delete up to ``limit`` rows of ``row``'s table older than ``before`` and outside
-    active experiments, oldest first; how many went."""
-    victims = (
-        select(row.prediction_id)
-        .where(row.at < before, _outside_active_experiments(row))
-        .order_by(row.at)
-        .limit(limit)
-    )
+    active experiments, in the order they were appended; how many went.
+
+    SQLite walks the table in rowid (append) order and stops after ``limit`` matches;
+    PostgreSQL reads the old block ranges its BRIN index on ``at`` names, in heap order.
+    Neither sorts: a batch costs the same whether a thousand or a billion rows are old.
+    """
+    where = (row.at < before, _outside_active_experiments(row))
+    if session.bind.dialect.name == "sqlite":
+        key = literal_column("rowid")
+        victims = select(key).select_from(row).where(*where).order_by(key).limit(limit)
+    else:
+        key = row.prediction_id
+        victims = select(key).where(*where).limit(limit)
     result = await session.execute(
         delete(row)
-        .where(row.prediction_id.in_(victims.scalar_subquery()))
+        .where(key.in_(victims.scalar_subquery()))
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)

@@ -114,17 +114,18 @@ async def test_prune_bad_arguments_raise_invalid_argument(
 async def test_opening_an_older_database_adds_the_retention_indexes(db_url: str) -> None:
     registry = await Registry.open(db_url)
     await registry.close()
+    if db_url.startswith("sqlite"):
+        # SQLite walks the log in rowid order: no index for every write to pay for.
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%_at'"
+        assert await execute_sql(db_url, sql) == []
+        return
     await execute_sql(db_url, "DROP INDEX ix_predictions_at")
     await execute_sql(db_url, "DROP INDEX ix_outcomes_at")
 
     registry = await Registry.open(db_url)
     await registry.close()
 
-    if db_url.startswith("sqlite"):
-        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%_at'"
-    else:
-        sql = "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_%_at'"
-    assert {row[0] for row in await execute_sql(db_url, sql)} == {
-        "ix_predictions_at",
-        "ix_outcomes_at",
-    }
+    sql = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'ix_%_at'"
+    found = {row[0]: row[1] for row in await execute_sql(db_url, sql)}
+    assert set(found) == {"ix_predictions_at", "ix_outcomes_at"}
+    assert all("USING brin" in definition for definition in found.values())
