@@ -39,7 +39,7 @@ async def test_prune_deletes_older_rows_and_says_how_many(sqlite_url, capsys) ->
     await _seed(sqlite_url)
     result = await galgate(capsys, "predictions", "prune", "--older-than", "7d", "--db", sqlite_url)
     assert result.code == 0, result.stderr
-    assert result.stdout.startswith("deleted 4 predictions and 1 outcomes older than 7 days")
+    assert result.stdout.startswith("deleted 4 predictions and 1 outcomes older than 7d ")
     assert await _left(sqlite_url) == {"new"}
 
     again = await galgate(
