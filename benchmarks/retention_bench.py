@@ -58,7 +58,7 @@ async def seed(url: str, rows: int, features: int) -> float:
     try:
         for base in range(0, rows, CHUNK):
             n = min(CHUNK, rows - base)
-            at = old + timedelta(seconds=base)
+            at = old + timedelta(days=base / rows)  # spread over one day, 30 days ago
             records = [
                 PredictionRecord(
                     prediction_id=f"old-{base + i}", at=at, model="bench", version=VERSIONS[0],
