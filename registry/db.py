@@ -201,6 +201,7 @@ def violated_constraint(exc: IntegrityError) -> str:
 _UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53", "40001", "40P01", "55P03")
 _DISK_FULL_STATE = "53100"
 _OUT_OF_RANGE_STATE = "22003"
+_DATA_EXCEPTION_CLASS = "22"  # SQLSTATE class 22: data exception
 # SQLite reports its conditions in the message only.
 _SQLITE_FULL = ("database or disk is full", "disk is full")
 _SQLITE_UNAVAILABLE = ("locked", "busy", "disk i/o error", "unable to open", "readonly")
@@ -212,7 +213,8 @@ def translate_error(exc: BaseException, *, writing: bool) -> RegistryError | Non
     Connection failures, shutdowns, locks held past the busy timeout and transient
     conflicts become ``UnavailableError`` (retry later), a full disk ``StorageFullError``,
     a number out of range ``InvalidArgumentError`` on a write and ``StoredDataError`` on a
-    read, and a NUL in text ``InvalidArgumentError``.
+    read, a NUL in text and any other value PostgreSQL cannot store (SQLSTATE class 22)
+    ``InvalidArgumentError`` on a write.
 
     >>> type(translate_error(ConnectionRefusedError(111, "refused"), writing=False)).__name__
     'UnavailableError'
@@ -233,6 +235,10 @@ def translate_error(exc: BaseException, *, writing: bool) -> RegistryError | Non
         if writing:
             return InvalidArgumentError(f"a number is out of the database's range ({_brief(exc)})")
         return StoredDataError(f"stored values are out of range for this query ({_brief(exc)})")
+    if writing and state.startswith(_DATA_EXCEPTION_CLASS):
+        # A value the database cannot store (too long, malformed): no retry can fix it,
+        # so a batch holding it must be refused, not retried for ever.
+        return InvalidArgumentError(f"a value cannot be stored ({_brief(exc)})")
     if (
         exc.connection_invalidated
         or isinstance(exc, InterfaceError)

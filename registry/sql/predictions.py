@@ -14,7 +14,7 @@ from registry.db import insert_ignoring
 from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord
 from registry.errors import InvalidArgumentError, OutcomeConflictError
 from registry.rules.experiments import ARMS
-from registry.rules.values import as_utc, is_finite_number
+from registry.rules.values import MAX_ID, as_utc, is_finite_number
 from registry.schema import OutcomeRow, PredictionRow
 from registry.sql.experiment_reads import get as get_experiment
 
@@ -55,6 +55,14 @@ def _check_prediction(record: PredictionRecord) -> None:
         raise InvalidArgumentError(f"expected a PredictionRecord, got {type(record).__name__}")
     _check_id("PredictionRecord", record.prediction_id)
     _check_arm("PredictionRecord", record.arm)
+    experiment_id = record.experiment_id
+    if experiment_id is not None and (
+        not isinstance(experiment_id, int) or not 0 < experiment_id <= MAX_ID
+    ):
+        raise InvalidArgumentError(
+            f"PredictionRecord.experiment_id must be None or an id from 1 to {MAX_ID}, "
+            f"got {experiment_id!r}"
+        )
 
 
 async def write_predictions(session: AsyncSession, records: Sequence[PredictionRecord]) -> int:

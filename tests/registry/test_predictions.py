@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy.exc import DBAPIError
 
 from registry import (
     ExperimentNotFoundError,
@@ -84,7 +83,8 @@ async def test_write_predictions_batches_after_a_refused_one_write_exactly_their
     if not registry.url.startswith("postgresql"):
         pytest.skip("the staging table exists on PostgreSQL only")
     refused = [make_prediction("r-1"), make_prediction("r-2", model="m" * 200)]
-    with pytest.raises(DBAPIError, match="too long"):
+    # Refused, not retried: a value the database cannot store is the caller's error.
+    with pytest.raises(InvalidArgumentError, match=r"a value cannot be stored .*too long"):
         await registry.write_predictions(refused)
 
     pair = [make_prediction("a"), make_prediction("b")]
@@ -101,8 +101,10 @@ async def test_write_predictions_batches_after_a_refused_one_write_exactly_their
         (make_prediction("p", arm="x" * 17), "PredictionRecord.arm must be a string of at most"),
         (make_prediction(7), "PredictionRecord.prediction_id must be"),
         (make_outcome("p"), "expected a PredictionRecord, got OutcomeRecord"),
+        (make_prediction("p", experiment_id=2**63), "experiment_id must be None or an id"),
+        (make_prediction("p", experiment_id="7"), "experiment_id must be None or an id"),
     ],
-    ids=["long-arm", "int-id", "wrong-type"],
+    ids=["long-arm", "int-id", "wrong-type", "huge-experiment-id", "text-experiment-id"],
 )
 async def test_write_predictions_malformed_record_raises_invalid_argument(
     registry: Registry, record: object, expected: str
