@@ -7,14 +7,16 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+
+from registry.rules.values import MAX_RETENTION
 
 DEFAULT_DB = "sqlite+aiosqlite:///galgate.db"
 MIB = 1024 * 1024
 # (2·1e15)² = 4e30 per squared error; squares of that summed over 1e15 outcomes is 1.6e76,
 # far below float64's 1.8e308.
 MAX_OUTCOME_LIMIT = 1e15
-# A century: a longer retention keeps everything a database can hold anyway.
-MAX_RETENTION_HOURS = 100 * 366 * 24
+MAX_RETENTION_HOURS = MAX_RETENTION / timedelta(hours=1)
 
 
 class ConfigError(ValueError):

@@ -34,6 +34,7 @@ from registry.entities import (
     StageTransition,
     VersionSpec,
 )
+from registry.rules.values import MAX_RETENTION
 from registry.store.registry import Registry
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
 # The artifact size cap when none is given (converters.validate.DEFAULT_MAX_BYTES).
 DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 _ACTIVE = (ExperimentState.RUNNING, ExperimentState.PAUSED)
-
-
-# The longest retention: anything longer keeps everything a database can hold anyway.
-_MAX_RETENTION = timedelta(days=100 * 366)
 
 
 class Operations:
@@ -160,21 +157,19 @@ class Operations:
 
     # -- the prediction log ---------------------------------------------------------------
 
-    async def prune_log(
-        self, older_than: timedelta, *, batch_size: int = 5_000, now: datetime | None = None
-    ) -> Pruned:
+    async def prune_log(self, older_than: timedelta, *, batch_size: int = 5_000) -> Pruned:
         """Delete logged predictions and outcomes older than ``older_than`` (the rows of
         active experiments stay), in short transactions; see ``Registry.prune_log``.
 
         Raises:
-            InvalidInputError: ``older_than`` is not positive.
+            InvalidInputError: ``older_than`` is not positive, or longer than a century.
         """
-        if not timedelta(0) < older_than <= _MAX_RETENTION:
+        if not timedelta(0) < older_than <= MAX_RETENTION:
             raise InvalidInputError(
-                f"the retention must be positive and at most {_MAX_RETENTION.days} days, "
+                f"the retention must be positive and at most {MAX_RETENTION.days} days, "
                 f"got {older_than}"
             )
-        before = (now or datetime.now(UTC)) - older_than
+        before = datetime.now(UTC) - older_than
         return await self.registry.prune_log(before, batch_size=batch_size)
 
     async def promote(

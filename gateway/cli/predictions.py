@@ -6,15 +6,14 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from gateway.cli.backend import Backend, CliError, LocalBackend
+from gateway.cli.backend import LocalBackend
 
 COMMANDS = frozenset({"predictions"})
 
 
-async def run(args: argparse.Namespace, backend: Backend) -> Any:
-    """Prune predictions and outcomes older than ``--older-than``."""
-    if not isinstance(backend, LocalBackend):
-        raise CliError("predictions prune works on the registry database (--db)")
+async def run(args: argparse.Namespace, backend: LocalBackend) -> Any:
+    """Prune predictions and outcomes older than ``--older-than`` (the command takes no
+    --server, so the backend is always the registry database)."""
     pruned = await backend.prune_log(args.older_than, batch_size=args.batch_size)
     return {"predictions": pruned.predictions, "outcomes": pruned.outcomes}
 

@@ -29,12 +29,10 @@ class Retention:
         self._operations = operations
         self.keep = keep
         self.batch_size = batch_size
-        self.last: Pruned | None = None
 
     async def run_once(self) -> Pruned:
         """One pass; returns what it deleted."""
         pruned = await self._operations.prune_log(self.keep, batch_size=self.batch_size)
-        self.last = pruned
         if pruned.predictions or pruned.outcomes:
             log.info(
                 "retention: deleted %d predictions and %d outcomes older than %s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from registry.errors import InvalidArgumentError
@@ -152,6 +152,10 @@ def check_audit(actor: object, reason: object) -> None:
 
 #: The largest id a stored row can have (BIGINT); a larger one names nothing stored.
 MAX_ID = 2**63 - 1
+
+#: The longest retention of the prediction log: a century keeps everything a database
+#: can hold anyway, and "now" minus it is always a valid datetime.
+MAX_RETENTION = timedelta(days=100 * 366)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

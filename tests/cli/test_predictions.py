@@ -74,3 +74,12 @@ async def test_prune_batch_size_above_the_limit_is_one_line_error(sqlite_url, ca
     )  # fmt: skip
     assert "batch_size must be an integer from 1 to 100000" in error_line(result)
     assert len(await _left(sqlite_url)) == 5
+
+
+async def test_prune_retention_longer_than_a_century_is_one_line_error(sqlite_url, capsys) -> None:
+    await _seed(sqlite_url)
+    result = await galgate(
+        capsys, "predictions", "prune", "--older-than", "10000w", "--db", sqlite_url
+    )
+    assert "the retention must be positive and at most 36600 days" in error_line(result)
+    assert len(await _left(sqlite_url)) == 5
