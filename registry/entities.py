@@ -204,6 +204,18 @@ class PredictionRecord:
     latency_us: int
 
 
+# A prediction as the log writers hand it to ``Registry.write_prediction_rows``: one tuple
+# in PREDICTION_COLUMNS order, ``at`` in seconds since the epoch (``time.time()``).
+# Building a frozen record per prediction cost more than writing it; rows bind as they are.
+PREDICTION_COLUMNS = (
+    "prediction_id", "at", "model", "version", "arm", "experiment_id", "routing_key", "rows",
+    "inputs", "outputs", "predicted", "latency_us",
+)  # fmt: skip
+PredictionRowTuple = tuple[
+    str, float, str, str, str, int | None, str, int, bytes, bytes, float, int
+]
+
+
 @dataclass(frozen=True, slots=True)
 class OutcomeRecord:
     """The realised outcome of one single-row prediction."""

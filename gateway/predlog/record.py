@@ -1,14 +1,24 @@
-"""Build one PredictionRecord from a served request, cheaply: bytes copies, no I/O."""
+"""What the hot path keeps of an answered request, and the rows the writer builds from it.
+
+Predict appends an :data:`Entry`: a plain tuple of references (the routed version, the
+input array, the session's outputs) and two clock readings, about 0.2 µs. The writer
+turns entries into database rows (bytes copies, the predicted value) off the request's
+path, and an outcome for a prediction not yet written reads its record with
+:func:`entry_record`.
+"""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import numpy as np
 
 from gateway.serving.model import LoadedModel, Outputs
-from registry.entities import PredictionRecord
+from gateway.serving.snapshot import Routed
+from registry.entities import PredictionRecord, PredictionRowTuple
+
+# (prediction_id, at: time.time(), routed version, routing_key, x, outputs, latency_us)
+Entry = tuple[str, float, Routed, str, np.ndarray, Outputs, int]
 
 
 def predicted_value(outputs: Outputs, model: LoadedModel) -> float:
@@ -26,47 +36,54 @@ def predicted_value(outputs: Outputs, model: LoadedModel) -> float:
     return float(index)
 
 
-def build_record(
-    *,
-    prediction_id: str,
-    model: LoadedModel,
-    arm: str,
-    experiment_id: str,
-    routing_key: str,
-    x: np.ndarray,
-    outputs: Outputs,
-    started: float,
-) -> PredictionRecord:
-    """The log record of one answered request.
+def output_array(outputs: Outputs) -> np.ndarray:
+    """What the log keeps of the outputs: values (regressors) or probabilities."""
+    return outputs.values if outputs.values is not None else outputs.probabilities
 
-    Args:
-        prediction_id: the id returned to the caller.
-        model: the version that served it.
-        arm: "production", "control", "treatment" or "pinned".
-        experiment_id: the routing experiment's id as the response carries it ("" for none).
-        routing_key: the request's sticky key.
-        x: the float32 [rows, n_features] input that was run.
-        outputs: what the session returned.
-        started: ``time.perf_counter()`` when the request arrived.
 
-    Returns:
-        A frozen record; ``inputs``/``outputs`` are little-endian float32 bytes.
+def entry_bytes(x: np.ndarray, outputs: Outputs) -> int:
+    """Bytes the entry's inputs and outputs take once written (float32 each)."""
+    return x.size * 4 + output_array(outputs).size * 4
+
+
+def entry_row(entry: Entry) -> PredictionRowTuple:
+    """The database row of an entry (``Registry.write_prediction_rows``).
+
+    ``inputs`` and ``outputs`` become little-endian float32 bytes.
     """
-    if outputs.values is not None:
-        out = np.asarray(outputs.values, dtype="<f4").tobytes()
-    else:
-        out = np.asarray(outputs.probabilities, dtype="<f4").tobytes()
+    prediction_id, at, served, routing_key, x, outputs, latency_us = entry
+    model = served.model
+    experiment_id = served.experiment_id
+    return (
+        prediction_id,
+        at,
+        model.name,
+        model.version,
+        served.arm,
+        int(experiment_id) if experiment_id else None,
+        routing_key,
+        x.shape[0],
+        np.asarray(x, dtype="<f4").tobytes(),
+        np.asarray(output_array(outputs), dtype="<f4").tobytes(),
+        predicted_value(outputs, model),
+        latency_us,
+    )
+
+
+def entry_record(entry: Entry) -> PredictionRecord:
+    """The frozen record of an entry, as it will be stored."""
+    row = entry_row(entry)
     return PredictionRecord(
-        prediction_id=prediction_id,
-        at=datetime.now(UTC),
-        model=model.name,
-        version=model.version,
-        arm=arm,
-        experiment_id=int(experiment_id) if experiment_id else None,
-        routing_key=routing_key,
-        rows=int(x.shape[0]),
-        inputs=np.asarray(x, dtype="<f4").tobytes(),
-        outputs=out,
-        predicted=predicted_value(outputs, model),
-        latency_us=int((time.perf_counter() - started) * 1e6),
+        prediction_id=row[0],
+        at=datetime.fromtimestamp(row[1], UTC),
+        model=row[2],
+        version=row[3],
+        arm=row[4],
+        experiment_id=row[5],
+        routing_key=row[6],
+        rows=row[7],
+        inputs=row[8],
+        outputs=row[9],
+        predicted=row[10],
+        latency_us=row[11],
     )

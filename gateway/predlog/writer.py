@@ -1,16 +1,17 @@
 """The prediction log: a bounded in-memory queue, its pending map, and one batch writer task.
 
-Every answered Predict appends one record with :meth:`PredictionLog.append` — O(1), no
-await, no I/O, no lock. One background task per process drains the queue into
-``Registry.write_predictions`` in batches of up to ``batch_size`` records, or whatever
+Every answered Predict appends one entry with :meth:`PredictionLog.append` — O(1), no
+await, no I/O, no lock, no copy: a tuple of references (see ``record.py``). One
+background task per process turns entries into rows and drains the queue into
+``Registry.write_prediction_rows`` in batches of up to ``batch_size``, or whatever
 arrived within ``flush_interval`` of the writer's last wake-up when traffic is light.
 
-Until a record is written it sits in the *pending map* (prediction_id -> record), so an
-outcome can be recorded for a prediction that is not in the database yet. The queue's
+Until a prediction is written its entry sits in the *pending map* (prediction_id ->
+entry), so an outcome can be recorded for a prediction that is not in the database yet. The queue's
 bound covers everything not yet written (queued records plus the batch being written),
 so memory stays bounded even while the database is down.
 
-A full queue is never silent. Policy ``"drop"``: the record is not logged, the Predict
+A full queue is never silent. Policy ``"drop"``: the prediction is not logged, the Predict
 still succeeds, the drop is counted (``galgate_prediction_log_dropped_total`` and
 ``GatewayStatus.prediction_log_dropped``) and a rate-limited warning is logged. Policy
 ``"reject"``: :meth:`PredictionLog.admit` raises ``QueueFullError`` (RESOURCE_EXHAUSTED)
@@ -18,7 +19,7 @@ before the model runs.
 
 A failed database write keeps its batch and retries it with exponential backoff (capped at
 ``_MAX_BACKOFF`` seconds); meanwhile the queue keeps absorbing new records up to its bound,
-then the policy applies. ``write_predictions`` ignores ids already stored, so retrying a
+then the policy applies. ``write_prediction_rows`` ignores ids already stored, so retrying a
 batch whose commit did go through writes nothing twice.
 
 What a crash can lose. :meth:`PredictionLog.stop` (called by ``Gateway.stop`` after the
@@ -46,12 +47,13 @@ import numpy as np
 
 from gateway.config import Settings
 from gateway.errors import QueueFullError
-from gateway.predlog.record import build_record
+from gateway.predlog.record import Entry, entry_bytes, entry_record, entry_row
 from gateway.prometheus import Metrics
 from gateway.serving.model import Outputs
 from gateway.serving.snapshot import Routed
-from registry.entities import PredictionRecord
+from registry.entities import PredictionRecord, PredictionRowTuple
 from registry.errors import InvalidArgumentError
+from registry.sql.predictions import record_row
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ _WARN_EVERY = 10.0  # seconds between two warnings about the same condition
 class PredictionStore(Protocol):
     """Where batches go: ``registry.store.registry.Registry`` in production."""
 
-    async def write_predictions(self, records: Sequence[PredictionRecord]) -> int: ...
+    async def write_prediction_rows(self, rows: Sequence[PredictionRowTuple]) -> int: ...
 
 
 class _Throttle:
@@ -88,11 +90,11 @@ class PredictionLog:
     """Bounded queue + pending map + one batch writer task (start it on the running loop).
 
     Args:
-        store: has ``async write_predictions(records) -> int`` (the Registry).
+        store: has ``async write_prediction_rows(rows) -> int`` (the Registry).
         queue_size: most records held in memory before they are written.
         queue_bytes: most bytes of inputs and outputs held in memory before they are
             written (a few huge requests fill it as surely as many small ones).
-        batch_size: most records per ``write_predictions`` call.
+        batch_size: most predictions per ``write_prediction_rows`` call.
         flush_interval: seconds the writer waits for a batch to fill before writing less.
         full_policy: "drop" (count, warn, Predict succeeds) or "reject" (QueueFullError).
         metrics: the process's Prometheus metrics, if any.
@@ -126,8 +128,9 @@ class PredictionLog:
         self.full_policy = full_policy
         self._reject = full_policy == "reject"
         self._drain_timeout = drain_timeout
-        self._queue: collections.deque[PredictionRecord] = collections.deque()
-        self._pending: dict[str, PredictionRecord] = {}
+        # Entries from Predict; PredictionRecords given to put().
+        self._queue: collections.deque[Entry | PredictionRecord] = collections.deque()
+        self._pending: dict[str, Entry | PredictionRecord] = {}
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._urgent = 0  # flush() callers waiting: write without waiting for a full batch
@@ -135,6 +138,7 @@ class PredictionLog:
         self._task: asyncio.Task | None = None
         self._accepted = 0
         self._written = 0
+        self._settled = 0  # accepted predictions the writer is done with: written or refused
         self._dropped = 0
         self._failures = 0
         self._drop_warning = _Throttle()
@@ -189,32 +193,39 @@ class PredictionLog:
         prediction_id: str,
         started: float,
     ) -> bool:
-        """Log one answered request (builds the record, then :meth:`put`)."""
-        return self.put(
-            build_record(
-                prediction_id=prediction_id,
-                model=served.model,
-                arm=served.arm,
-                experiment_id=served.experiment_id,
-                routing_key=routing_key,
-                x=x,
-                outputs=outputs,
-                started=started,
-            )
-        )
+        """Log one answered request; False when it was dropped because the queue is full.
+
+        Keeps references, not copies: ``x`` and ``outputs`` must not change afterwards
+        (the doors decode into fresh arrays and sessions return fresh ones).
+
+        Args:
+            served: the routed version, arm and experiment.
+            routing_key: the request's sticky key.
+            x: the float32 [rows, n_features] input that was run.
+            outputs: what the session returned.
+            prediction_id: the id returned to the caller.
+            started: ``time.perf_counter()`` when the request arrived.
+        """
+        latency_us = int((time.perf_counter() - started) * 1e6)
+        entry = (prediction_id, time.time(), served, routing_key, x, outputs, latency_us)
+        return self._queue_item(prediction_id, entry, entry_bytes(x, outputs))
 
     def put(self, record: PredictionRecord) -> bool:
-        """Queue one record; False when it was dropped because the queue is full."""
+        """Queue one ready-made record; False when it was dropped because the queue is full."""
+        return self._queue_item(
+            record.prediction_id, record, len(record.inputs) + len(record.outputs)
+        )
+
+    def _queue_item(self, prediction_id: str, item: Entry | PredictionRecord, size: int) -> bool:
         pending = self._pending
-        size = len(record.inputs) + len(record.outputs)
         if len(pending) >= self.queue_size or self._pending_bytes + size > self.queue_bytes:
             self._count_drop(1)
             self._warn_full()
             return False
-        pending[record.prediction_id] = record
+        pending[prediction_id] = item
         self._pending_bytes += size
         queue = self._queue
-        queue.append(record)
+        queue.append(item)
         self._accepted += 1
         if len(queue) == 1 or len(queue) >= self.batch_size:
             self._wake.set()
@@ -243,12 +254,15 @@ class PredictionLog:
 
     def get(self, prediction_id: str) -> PredictionRecord | None:
         """The record of a prediction queued but not yet written, else None."""
-        return self._pending.get(prediction_id)
+        item = self._pending.get(prediction_id)
+        if type(item) is tuple:
+            return entry_record(item)
+        return item
 
-    def _forget(self, record: PredictionRecord) -> None:
-        """Take a written (or refused) record out of the pending map and its bytes."""
-        if self._pending.pop(record.prediction_id, None) is not None:
-            self._pending_bytes -= len(record.inputs) + len(record.outputs)
+    def _forget(self, prediction_id: str, size: int) -> None:
+        """Take a written (or refused) prediction out of the pending map and its bytes."""
+        if self._pending.pop(prediction_id, None) is not None:
+            self._pending_bytes -= size
 
     @property
     def queued_bytes(self) -> int:
@@ -289,15 +303,15 @@ class PredictionLog:
         Raises:
             RuntimeError: records are queued but the writer is not running.
         """
-        target = self._accepted  # records are written in the order they were accepted
-        if self._written >= target or not self._pending:
+        target = self._accepted  # predictions are written in the order they were accepted
+        if self._settled >= target or not self._pending:
             return
         if self._task is None:
             raise RuntimeError("the prediction log writer is not running; call start()")
         self._urgent += 1
         self._wake.set()
         try:
-            while self._written < target and self._pending:
+            while self._settled < target and self._pending:
                 self._progress.clear()
                 await self._progress.wait()
         finally:
@@ -337,35 +351,68 @@ class PredictionLog:
             self._progress.set()
 
     async def _run(self) -> None:
+        """Take batches off the queue and write them, one write at a time. While a full
+        batch is being written the next one's rows are built, so building (Python, on
+        this thread) overlaps the database's work (SQLite steps without the GIL; the
+        PostgreSQL server works in its own process)."""
         queue = self._queue
-        while True:
-            if not queue:
-                if self._stopping:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if len(queue) < self.batch_size and not (self._stopping or self._urgent):
-                # Light traffic: give the batch one flush interval to fill up.
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.flush_interval):
-                        while len(queue) < self.batch_size and not (self._stopping or self._urgent):
-                            await self._wake.wait()
-                            self._wake.clear()
-            batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
-            await self._write(batch)
+        writing: asyncio.Task | None = None
+        try:
+            while True:
+                idle = not (self._stopping or self._urgent)
+                if writing is not None and (not queue or (len(queue) < self.batch_size and idle)):
+                    await writing  # no full batch to build meanwhile
+                    writing = None
+                    continue
+                if not queue:
+                    if self._stopping:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                if len(queue) < self.batch_size and idle:
+                    # Light traffic: give the batch one flush interval to fill up.
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.flush_interval):
+                            while len(queue) < self.batch_size and not (
+                                self._stopping or self._urgent
+                            ):
+                                await self._wake.wait()
+                                self._wake.clear()
+                batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+                rows = self._rows(batch)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._write(rows))
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()  # stop() gave up on an unreachable database
 
-    async def _write(self, batch: list[PredictionRecord]) -> None:
+    def _rows(self, batch: list[Entry | PredictionRecord]) -> list[PredictionRowTuple]:
+        """The rows of a batch; an item that cannot become one is dropped, loudly."""
+        rows = []
+        for item in batch:
+            try:
+                rows.append(entry_row(item) if type(item) is tuple else record_row(item))
+            except Exception as exc:  # one bad prediction never stops the log
+                pid = item[0] if type(item) is tuple else getattr(item, "prediction_id", "?")
+                log.error("prediction log: %r cannot be logged: %s", pid, exc)
+                self._forget(pid, _size(item))
+                self._settled += 1
+                self._count_drop(1)
+        return rows
+
+    async def _write(self, rows: list[PredictionRowTuple]) -> None:
         delay = _FIRST_BACKOFF
         while True:
             try:
                 try:
-                    await self._store.write_predictions(batch)
+                    await self._store.write_prediction_rows(rows)
                 except InvalidArgumentError:
                     # The database refuses something in the batch itself, which no retry
-                    # can fix: write the records one by one and drop only the refused ones.
-                    batch = await self._without_refused(batch)
+                    # can fix: write the rows one by one and drop only the refused ones.
+                    rows = await self._without_refused(rows)
             except Exception as exc:
                 self._failures += 1
                 if self._failure_counter is not None:
@@ -374,7 +421,7 @@ class PredictionLog:
                     log.warning(
                         "prediction log: writing %d predictions failed (%s: %s); retrying "
                         "with backoff, %d queued",
-                        len(batch),
+                        len(rows),
                         type(exc).__name__,
                         exc,
                         len(self._pending),
@@ -382,30 +429,36 @@ class PredictionLog:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF)
                 continue
-            for record in batch:
-                self._forget(record)
-            self._written += len(batch)
+            for row in rows:
+                self._forget(row[0], len(row[8]) + len(row[9]))
+            self._written += len(rows)
+            self._settled += len(rows)
             if self._written_counter is not None:
-                self._written_counter.inc(len(batch))
+                self._written_counter.inc(len(rows))
             self._progress.set()
             return
 
-    async def _without_refused(self, batch: list[PredictionRecord]) -> list[PredictionRecord]:
-        """Write each record alone; count the refused ones as dropped and return the rest.
+    async def _without_refused(self, rows: list[PredictionRowTuple]) -> list[PredictionRowTuple]:
+        """Write each row alone; count the refused ones as dropped and return the rest.
 
         A transient failure here propagates, and the whole batch is retried (stored ids
         are ignored on the next write).
         """
         written = []
-        for record in batch:
+        for row in rows:
             try:
-                await self._store.write_predictions([record])
+                await self._store.write_prediction_rows([row])
             except InvalidArgumentError as exc:
-                log.error(
-                    "prediction log: %r refused by the database: %s", record.prediction_id, exc
-                )
-                self._forget(record)
+                log.error("prediction log: %r refused by the database: %s", row[0], exc)
+                self._forget(row[0], len(row[8]) + len(row[9]))
+                self._settled += 1
                 self._count_drop(1)
             else:
-                written.append(record)
+                written.append(row)
         return written
+
+
+def _size(item: Entry | PredictionRecord) -> int:
+    if type(item) is tuple:
+        return entry_bytes(item[4], item[5])
+    return len(item.inputs) + len(item.outputs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +13,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.db import insert_ignoring
-from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord
+from registry.entities import (
+    PREDICTION_COLUMNS,
+    ArmAggregate,
+    OutcomeRecord,
+    PredictionRecord,
+    PredictionRowTuple,
+)
 from registry.errors import InvalidArgumentError, OutcomeConflictError
 from registry.rules.experiments import ARMS
 from registry.rules.values import MAX_ID, as_utc, is_finite_number
@@ -65,50 +73,95 @@ def _check_prediction(record: PredictionRecord) -> None:
         )
 
 
-async def write_predictions(session: AsyncSession, records: Sequence[PredictionRecord]) -> int:
-    """Insert a batch of predictions, skipping ids already stored.
+_WIDTH = len(PREDICTION_COLUMNS)
 
-    On PostgreSQL, one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING
-    prediction_id`` per page (SQLAlchemy's insertmanyvalues); on SQLite, plain multi-row
-    ``INSERT OR IGNORE`` statements (:func:`_write_predictions_sqlite`). Either way a
-    retried batch is idempotent and the count is exact.
+
+def record_row(record: PredictionRecord) -> PredictionRowTuple:
+    """The row of a record (checked as every write path checks it)."""
+    _check_prediction(record)
+    return (
+        record.prediction_id, as_utc(record.at).timestamp(), record.model, record.version,
+        record.arm, record.experiment_id, record.routing_key, int(record.rows),
+        bytes(record.inputs), bytes(record.outputs), float(record.predicted),
+        int(record.latency_us),
+    )  # fmt: skip
+
+
+def _check_row(row: Any) -> None:
+    """The checks every write path makes on a row before binding it."""
+    if type(row) is not tuple or len(row) != _WIDTH:
+        raise InvalidArgumentError(
+            f"a prediction row must be a tuple of the {_WIDTH} PREDICTION_COLUMNS, got "
+            f"{type(row).__name__}"
+        )
+    pid, at, arm, experiment_id = row[0], row[1], row[4], row[5]
+    _check_id("prediction row", pid)
+    _check_arm("prediction row", arm)
+    if experiment_id is not None and (
+        type(experiment_id) is not int or not 0 < experiment_id <= MAX_ID
+    ):
+        raise InvalidArgumentError(
+            f"prediction row {pid!r}: experiment_id must be None or an id from 1 to {MAX_ID}, "
+            f"got {experiment_id!r}"
+        )
+    if type(at) is not float or not 0.0 <= at < _MAX_AT:
+        raise InvalidArgumentError(
+            f"prediction row {pid!r}: at must be seconds since the epoch as a float, from 0 "
+            f"(1970) to 2**32 (2106), got {at!r}"
+        )
+
+
+# Seconds as a float keep the microsecond exactly up to 2**32 (2106-02-07).
+_MAX_AT = float(2**32)
+
+
+async def write_predictions(session: AsyncSession, rows: Sequence[PredictionRowTuple]) -> int:
+    """Insert a batch of prediction rows, skipping ids already stored.
+
+    On PostgreSQL, binary COPY then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``
+    (:func:`_write_predictions_postgresql`); on SQLite, multi-row ``INSERT OR IGNORE``
+    statements (:func:`_write_predictions_sqlite`). Either way a retried batch is
+    idempotent and the count is exact.
 
     Args:
         session: a session inside a write transaction.
-        records: the predictions.
+        rows: the predictions, as PREDICTION_COLUMNS tuples (see :func:`record_row`).
 
     Returns:
         How many rows were inserted (duplicates of stored ids are not counted).
 
     Raises:
-        InvalidArgumentError: a record that is not a PredictionRecord, or a bad id or arm.
+        InvalidArgumentError: a malformed row, or a bad id, arm, experiment id or time.
     """
-    if not records:
+    if not rows:
         return 0
+    for row in rows:
+        _check_row(row)
     if session.bind.dialect.name == "sqlite":
-        return await _write_predictions_sqlite(session, records)
-    return await _write_predictions_postgresql(session, records)
+        return await _write_predictions_sqlite(session, rows)
+    return await _write_predictions_postgresql(session, rows)
 
 
-_COLUMNS = (
-    "prediction_id", "at", "model", "version", "arm", "experiment_id", "routing_key", "rows",
-    "inputs", "outputs", "predicted", "latency_us",
-)  # fmt: skip
 # Per connection, a temporary table the batch is copied into; emptied at every commit.
-_PG_STAGING = "galgate_predictions_incoming"
+# ``at`` travels as float8 seconds (cheaper to encode than a timestamp) and becomes a
+# timestamptz, rounded to the microsecond, in the INSERT ... SELECT.
+_PG_STAGING = "galgate_predictions_staged"
 _PG_CREATE_STAGING = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} "
-    "(LIKE predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} (prediction_id varchar(64), "
+    "at float8, model varchar(128), version varchar(64), arm varchar(16), "
+    "experiment_id bigint, routing_key text, rows integer, inputs bytea, outputs bytea, "
+    "predicted float8, latency_us bigint) ON COMMIT DELETE ROWS"
 )
+_PG_SELECT = ", ".join("to_timestamp(at)" if c == "at" else c for c in PREDICTION_COLUMNS)
 _PG_MOVE = (
-    f"WITH moved AS (INSERT INTO predictions ({', '.join(_COLUMNS)}) "
-    f"SELECT {', '.join(_COLUMNS)} FROM {_PG_STAGING} "
+    f"WITH moved AS (INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) "
+    f"SELECT {_PG_SELECT} FROM {_PG_STAGING} "
     "ON CONFLICT (prediction_id) DO NOTHING RETURNING 1) SELECT count(*) FROM moved"
 )
 
 
 async def _write_predictions_postgresql(
-    session: AsyncSession, records: Sequence[PredictionRecord]
+    session: AsyncSession, rows: Sequence[PredictionRowTuple]
 ) -> int:
     """The log writer's path on PostgreSQL: binary COPY into a per-connection temporary
     table, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, in the caller's
@@ -117,21 +170,11 @@ async def _write_predictions_postgresql(
     exact. The first statement goes through SQLAlchemy, so the driver's transaction is
     open before COPY runs on the same connection.
     """
-    rows = []
-    for r in records:
-        _check_prediction(r)
-        rows.append(
-            (
-                r.prediction_id, as_utc(r.at), r.model, r.version, r.arm, r.experiment_id,
-                r.routing_key, int(r.rows), bytes(r.inputs), bytes(r.outputs),
-                float(r.predicted), int(r.latency_us),
-            )
-        )  # fmt: skip
     connection = await session.connection()
     await connection.exec_driver_sql(_PG_CREATE_STAGING)
     driver = (await connection.get_raw_connection()).driver_connection
     try:
-        await driver.copy_records_to_table(_PG_STAGING, records=rows, columns=_COLUMNS)
+        await driver.copy_records_to_table(_PG_STAGING, records=rows, columns=PREDICTION_COLUMNS)
         return int(await driver.fetchval(_PG_MOVE))
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # Raised by the driver itself, not through SQLAlchemy: wrap it as SQLAlchemy
@@ -140,54 +183,58 @@ async def _write_predictions_postgresql(
         raise wrapper(_PG_MOVE, None, exc) from exc  # type: ignore[arg-type]
 
 
-_SQLITE_INSERT = (
-    "INSERT OR IGNORE INTO predictions (prediction_id, at, model, version, arm, "
-    "experiment_id, routing_key, rows, inputs, outputs, predicted, latency_us) VALUES "
-)
-_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SQLITE_INSERT = f"INSERT OR IGNORE INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES "
+_SQLITE_ROW = "(" + ", ".join("?" * _WIDTH) + ")"
 # Rows per statement: 12 parameters each stays far below SQLite's 32766-variable limit.
 _SQLITE_ROWS_PER_STATEMENT = 500
 
 
+class _SqliteTimes:
+    """``at`` as the UTCDateTime column type writes it on SQLite (naive UTC ISO with
+    microseconds, rounded half-even like ``datetime.fromtimestamp``), the
+    ``YYYY-MM-DD HH:MM:SS`` part formatted once per second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def format(self, at: float) -> str:
+        fraction, whole = math.modf(at)
+        second, micros = int(whole), round(fraction * 1e6)
+        if micros == 1_000_000:
+            second, micros = second + 1, 0
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{micros:06d}"
+
+
 async def _write_predictions_sqlite(
-    session: AsyncSession, records: Sequence[PredictionRecord]
+    session: AsyncSession, rows: Sequence[PredictionRowTuple]
 ) -> int:
     """The log writer's path on SQLite: multi-row INSERTs of plain parameters.
 
     This runs beside the hot path on the same cores. SQLAlchemy's per-row parameter
     processing cost several times the insert itself, and an executemany releases and
     retakes the GIL around every row's step, bouncing it against the event loop thread;
-    one statement per 500 rows binds everything at once and steps once. ``at`` is
-    written exactly as the UTCDateTime column type writes it on SQLite (naive UTC, ISO
-    with microseconds). SQLite counts only the rows ``INSERT OR IGNORE`` really inserted.
+    one statement per 500 rows binds everything at once and steps once. SQLite counts
+    only the rows ``INSERT OR IGNORE`` really inserted.
     """
-    params: list[object] = []
-    for r in records:
-        _check_prediction(r)
-        at = as_utc(r.at).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-        params.extend(
-            (
-                r.prediction_id,
-                at,
-                r.model,
-                r.version,
-                r.arm,
-                r.experiment_id,
-                r.routing_key,
-                r.rows,
-                r.inputs,
-                r.outputs,
-                r.predicted,
-                r.latency_us,
-            )
-        )
+    times = _SqliteTimes()
     connection = await session.connection()
     written = 0
-    width = 12 * _SQLITE_ROWS_PER_STATEMENT
-    for start in range(0, len(params), width):
-        chunk = params[start : start + width]
-        sql = _SQLITE_INSERT + ", ".join([_SQLITE_ROW] * (len(chunk) // 12))
-        written += (await connection.exec_driver_sql(sql, tuple(chunk))).rowcount
+    for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
+        params: list[object] = []
+        for row in chunk:
+            params += row
+        # Replace each row's epoch seconds (the second of its 12 values) by its text.
+        for i in range(1, len(params), _WIDTH):
+            params[i] = times.format(params[i])
+        sql = _SQLITE_INSERT + ", ".join([_SQLITE_ROW] * len(chunk))
+        written += (await connection.exec_driver_sql(sql, tuple(params))).rowcount
     return written
 
 

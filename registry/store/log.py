@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from registry import crashpoints
-from registry.entities import ArmAggregate, OutcomeRecord, PredictionRecord, Pruned
+from registry.entities import (
+    ArmAggregate,
+    OutcomeRecord,
+    PredictionRecord,
+    PredictionRowTuple,
+    Pruned,
+)
 from registry.errors import InvalidArgumentError
 from registry.rules.values import as_utc
 from registry.sql import predictions, retention
@@ -32,13 +38,24 @@ class LogStore(Store):
             How many rows were inserted.
 
         Raises:
-            InvalidArgumentError: a record that is not a PredictionRecord, or a bad id or
-                arm; nothing of the batch is written.
+            InvalidArgumentError: a record that is not a PredictionRecord, or a bad id,
+                arm, experiment id or time; nothing of the batch is written.
         """
-        if not records:
+        return await self.write_prediction_rows([predictions.record_row(r) for r in records])
+
+    async def write_prediction_rows(self, rows: Sequence[PredictionRowTuple]) -> int:
+        """:meth:`write_predictions` for rows as the log writers build them: tuples in
+        ``PREDICTION_COLUMNS`` order with ``at`` in seconds since the epoch (no frozen
+        record per prediction to build).
+
+        Raises:
+            InvalidArgumentError: a malformed row, or a bad id, arm, experiment id or
+                time; nothing of the batch is written.
+        """
+        if not rows:
             return 0
         async with self._write() as session:
-            inserted = await predictions.write_predictions(session, records)
+            inserted = await predictions.write_predictions(session, rows)
             crashpoints.reached("predlog.before_commit")
             return inserted
 
