@@ -62,6 +62,10 @@ class Settings:
     # memory before they are written, rows per write, seconds a partial batch waits, and
     # what a full queue does: "drop" (count and warn; Predict succeeds) or "reject"
     # (Predict fails RESOURCE_EXHAUSTED).
+    # False ("0", "off"): nothing is logged — for measuring what the log costs, or for a
+    # gateway that serves only production with no experiments, outcomes or drift (an
+    # outcome for its predictions is NOT_FOUND). Every other setting keeps the log on.
+    prediction_log: bool = True
     predlog_queue_size: int = 100_000
     predlog_queue_bytes: int = 256 * MIB
     predlog_batch_size: int = 500
@@ -168,10 +172,25 @@ class Settings:
                 continue
             kind = type(field.default)
             try:
-                values[field.name] = (
-                    raw.lower() in {"1", "true", "yes"} if kind is bool else kind(raw)
-                )
+                values[field.name] = _flag(raw) if kind is bool else kind(raw)
             except ValueError as exc:
                 raise ConfigError(f"GALGATE_{field.name.upper()}={raw!r}: {exc}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _flag(raw: str) -> bool:
+    """An on/off variable; anything else is an error, not a silent "off".
+
+    >>> _flag("on"), _flag("OFF"), _flag("1")
+    (True, False, True)
+    """
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected one of 1/true/yes/on or 0/false/no/off")

@@ -51,16 +51,18 @@ class PredictPath:
     Args:
         pool: the served snapshot's owner.
         ids: issues prediction ids.
-        log: the prediction log.
+        log: the prediction log, or None when predictions are not logged
+            (``Settings.prediction_log``).
         policy: row and size limits, and which runs leave the event loop.
     """
 
     def __init__(
-        self, pool: Pool, ids: PredictionIds, log: PredictionLog, policy: BatchPolicy
+        self, pool: Pool, ids: PredictionIds, log: PredictionLog | None, policy: BatchPolicy
     ) -> None:
         self._pool = pool
         self._ids = ids
-        self._log = log
+        self._admit = log.admit if log is not None else None
+        self._append = log.append if log is not None else None
         self._policy = policy
 
     def begin(
@@ -87,7 +89,8 @@ class PredictPath:
         served = self._pool.current.route(model, routing_key, version)
         x = decode(served.model)
         self._policy.check(x.shape[0], served.model)
-        self._log.admit()
+        if self._admit is not None:
+            self._admit()
         return Request(served, routing_key, x, started)
 
     async def run(self, request: Request, context) -> Outputs:
@@ -108,7 +111,13 @@ class PredictPath:
         model = request.model
         if model.stats is not None:
             model.stats.observe(time.perf_counter() - request.started, request.rows)
-        self._log.append(
-            request.served, request.routing_key, request.x, outputs, prediction_id, request.started
-        )
+        if self._append is not None:
+            self._append(
+                request.served,
+                request.routing_key,
+                request.x,
+                outputs,
+                prediction_id,
+                request.started,
+            )
         return prediction_id

@@ -257,7 +257,12 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     # Only PredictionService is a registered method set: grpc.aio keeps a pending
     # request task per registered method and waits on all of them for every call, so
     # the other services are served through generic handlers.
-    path = PredictPath(pool, ids, predlog, policy)
+    if not settings.prediction_log:
+        log.warning(
+            "the prediction log is off (GALGATE_PREDICTION_LOG): predictions are not logged, "
+            "so outcomes, experiments and drift checks have nothing of this gateway's to use"
+        )
+    path = PredictPath(pool, ids, predlog if settings.prediction_log else None, policy)
     add_service(
         server,
         PredictionServicer(path, metrics=metrics, outcomes=outcomes, outcome_slots=outcome_slots),

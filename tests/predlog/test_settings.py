@@ -50,3 +50,15 @@ def test_settings_from_env_predlog_variables_parsed():
 def test_settings_invalid_predlog_value_config_error(field, value, named):
     with pytest.raises(ConfigError, match=named):
         Settings(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("on", True), ("1", True), ("TRUE", True), ("off", False), ("0", False)]
+)
+def test_settings_prediction_log_switch_parsed(raw, expected):
+    assert Settings.from_env({"GALGATE_PREDICTION_LOG": raw}).prediction_log is expected
+
+
+def test_settings_unclear_switch_is_an_error_not_off():
+    with pytest.raises(ConfigError, match="GALGATE_PREDICTION_LOG='enabled'"):
+        Settings.from_env({"GALGATE_PREDICTION_LOG": "enabled"})
