@@ -3,9 +3,12 @@
 A bare ``grpc.aio`` server implementing ``galgate.v1.PredictionService`` ``Predict`` and
 ``PredictStream`` for ONE model: decode ``tensor.data`` with ``np.frombuffer``, run the
 session, build the same ``PredictResponse`` the gateway builds (labels, probabilities,
-class_labels, a counter-based prediction_id, model, version, arm). No routing, no
-interceptor, no validation beyond what decoding needs, the gateway's session options
-(``converters.load_session``: one intra-op thread, no spinning) and its default asyncio loop.
+class_labels, a counter-based prediction_id, model, version, arm). And the Open Inference
+Protocol's ``ModelInfer`` the same way: ``raw_input_contents[0]`` in, the label and
+probability tensors as raw contents out, with the arm and prediction id parameters. No
+routing, no interceptor, no validation beyond what decoding needs, the gateway's session
+options (``converters.load_session``: one intra-op thread, no spinning) and its default
+asyncio loop.
 
 It assumes what the benchmark model gives: a classifier whose label output already is
 the index into ``class_labels`` (labels 0..C-1, or string labels), or a regressor.
@@ -31,10 +34,13 @@ import numpy as np
 from converters import load_session, validate_onnx
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
+from gateway._pb.inference import grpc_predict_v2_pb2 as oip
+from gateway._pb.inference import grpc_predict_v2_pb2_grpc as oip_grpc
 
 
-class FloorServicer(pb_grpc.PredictionServiceServicer):
-    """Predict/PredictStream for one model, with nothing between the wire and the session."""
+class FloorServicer(pb_grpc.PredictionServiceServicer, oip_grpc.GRPCInferenceServiceServicer):
+    """Predict/PredictStream and ModelInfer for one model, with nothing between the wire and
+    the session."""
 
     def __init__(self, onnx_bytes: bytes, model: str, version: str) -> None:
         signature = validate_onnx(onnx_bytes)
@@ -83,12 +89,39 @@ class FloorServicer(pb_grpc.PredictionServiceServicer):
         async for request in request_iterator:
             yield self._predict(request)
 
+    async def ModelInfer(self, request, context):
+        shape = request.inputs[0].shape
+        x = np.frombuffer(request.raw_input_contents[0], dtype="<f4").reshape(
+            shape[0], self._n_features
+        )
+        result = self._run(self._outputs, {self._input: x})
+        response = oip.ModelInferResponse(
+            model_name=self._model, model_version=self._version, id=request.id
+        )
+        response.parameters["galgate_arm"].string_param = "production"
+        if self._classifier:
+            labels, probabilities = result
+            response.outputs.add(name=self._outputs[0], datatype="INT64", shape=[shape[0]])
+            response.raw_output_contents.append(np.asarray(labels, dtype="<i8").tobytes())
+            response.outputs.add(
+                name=self._outputs[1], datatype="FP32", shape=list(probabilities.shape)
+            )
+            response.raw_output_contents.append(probabilities.astype("<f4").tobytes())
+        else:
+            response.outputs.add(name=self._outputs[0], datatype="FP32", shape=[shape[0], 1])
+            response.raw_output_contents.append(result[0].astype("<f4").tobytes())
+        response.parameters[
+            "galgate_prediction_id"
+        ].string_param = f"{self._prefix}-{next(self._ids)}"
+        return response
+
 
 async def serve(model_file: Path, listen: str, model: str, version: str) -> None:
     """Serve the model until SIGTERM/SIGINT; prints the bound port first."""
     server = grpc.aio.server()
     servicer = FloorServicer(model_file.read_bytes(), model, version)
     pb_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port(listen)
     await server.start()
     stop = asyncio.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,12 @@ import numpy as np
 from benchmarks.common import cpu_seconds, percentiles_us
 from gateway._pb.galgate.v1 import prediction_pb2 as pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as pb_grpc
+from gateway._pb.inference import grpc_predict_v2_pb2 as oip
+from gateway._pb.inference import grpc_predict_v2_pb2_grpc as oip_grpc
+
+# The doors a round can measure: galgate's PredictionService (Predict, PredictStream) and
+# the Open Inference Protocol's ModelInfer (no stream: stream_msgs_per_s is NaN).
+DOORS = ("predict", "v2")
 
 CALL_TIMEOUT = 10.0
 
@@ -50,21 +57,37 @@ def tensor_request(model: str, x: np.ndarray) -> pb.PredictRequest:
     return pb.PredictRequest(model=model, tensor=pb.FloatTensor(rows=x.shape[0], data=x.tobytes()))
 
 
-async def sequential(stub: pb_grpc.PredictionServiceStub, request, calls: int) -> list[float]:
-    """``calls`` unary calls one after another; returns each call's latency in seconds."""
+def infer_request(model: str, x: np.ndarray, input_name: str) -> oip.ModelInferRequest:
+    """A ModelInferRequest carrying ``x`` as one FP32 input in ``raw_input_contents``."""
+    x = np.ascontiguousarray(x, dtype="<f4")
+    request = oip.ModelInferRequest(model_name=model)
+    request.inputs.add(name=input_name, datatype="FP32", shape=list(x.shape))
+    request.raw_input_contents.append(x.tobytes())
+    return request
+
+
+async def sequential(stub, request, calls: int) -> list[float]:
+    """``calls`` unary calls one after another; returns each call's latency in seconds.
+
+    ``stub`` is a PredictionServiceStub (Predict) or a GRPCInferenceServiceStub (ModelInfer).
+    """
+    call = _unary(stub)
     latencies = []
     clock = time.perf_counter
     for _ in range(calls):
         start = clock()
-        await stub.Predict(request, timeout=CALL_TIMEOUT)
+        await call(request, timeout=CALL_TIMEOUT)
         latencies.append(clock() - start)
     return latencies
 
 
-async def concurrent(
-    stub: pb_grpc.PredictionServiceStub, request, calls: int, workers: int
-) -> tuple[list[float], float]:
+def _unary(stub):
+    return stub.ModelInfer if isinstance(stub, oip_grpc.GRPCInferenceServiceStub) else stub.Predict
+
+
+async def concurrent(stub, request, calls: int, workers: int) -> tuple[list[float], float]:
     """``calls`` unary calls from ``workers`` concurrent tasks; (latencies, wall seconds)."""
+    call = _unary(stub)
     latencies: list[float] = []
     remaining = calls
     clock = time.perf_counter
@@ -74,7 +97,7 @@ async def concurrent(
         while remaining > 0:
             remaining -= 1
             start = clock()
-            await stub.Predict(request, timeout=CALL_TIMEOUT)
+            await call(request, timeout=CALL_TIMEOUT)
             latencies.append(clock() - start)
 
     start = clock()
@@ -97,11 +120,17 @@ async def stream(stub: pb_grpc.PredictionServiceStub, request, messages: int) ->
     return elapsed
 
 
-async def measure_round(target: str, pid: int, one_row, batch, counts: Counts) -> RoundResult:
-    """Run every client scenario once against the server at ``target`` (process ``pid``)."""
+async def measure_round(
+    target: str, pid: int, one_row, batch, counts: Counts, door: str = "predict"
+) -> RoundResult:
+    """Run every client scenario once against the server at ``target`` (process ``pid``)
+    through ``door`` (one of DOORS; the requests must be that door's messages)."""
     async with grpc.aio.insecure_channel(target) as channel:
-        stub = pb_grpc.PredictionServiceStub(channel)
-        await stub.Predict(one_row, wait_for_ready=True, timeout=30)
+        if door == "v2":
+            stub = oip_grpc.GRPCInferenceServiceStub(channel)
+        else:
+            stub = pb_grpc.PredictionServiceStub(channel)
+        await _unary(stub)(one_row, wait_for_ready=True, timeout=30)
         await sequential(stub, one_row, counts.warmup)
 
         seq = await sequential(stub, one_row, counts.sequential)
@@ -116,7 +145,7 @@ async def measure_round(target: str, pid: int, one_row, batch, counts: Counts) -
         await sequential(stub, batch, counts.batch_calls)
         batch_wall = time.perf_counter() - start
 
-        stream_wall = await stream(stub, one_row, counts.stream)
+        stream_wall = await stream(stub, one_row, counts.stream) if door == "predict" else math.nan
     return RoundResult(
         seq_p50_us=seq_p50,
         seq_p99_us=seq_p99,
