@@ -36,8 +36,8 @@ async def galgate_serve(
     ``--workers`` the parent announces it before its workers listen: call with
     ``wait_for_ready``. The output (stdout and stderr) is read all along, so a chatty
     gateway never blocks on a full pipe, and it is in the error when the process exits
-    before announcing. On exit a process still running gets SIGTERM, and SIGKILL when it
-    has not ended ``STOP_TIMEOUT`` seconds later.
+    before announcing; ``proc.output`` holds the lines read so far. On exit a process still
+    running gets SIGTERM, and SIGKILL when it has not ended ``STOP_TIMEOUT`` seconds later.
 
     Args:
         db_url: the registry's URL.
@@ -60,6 +60,7 @@ async def galgate_serve(
         env={**os.environ, **(env or {})},
     )
     output: list[bytes] = []
+    proc.output = output  # type: ignore[attr-defined]
     announced: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def read() -> None:
