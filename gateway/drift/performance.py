@@ -10,10 +10,10 @@ skew then makes the upper-tail test conservative, and with 30+ values the approx
 is close (tests/drift/test_performance.py measures the false-alarm rate).
 
 This is a fixed-sample test: ``alpha`` is the false-alarm rate of one check. A job that
-checks a sliding window over and over will alarm on a healthy version about once per
-1/α checks of disjoint windows (more often, counted per check, when windows overlap),
-hence the stricter default α = 0.01; for an always-valid stop rule use the sequential
-tests of ``gateway.stats``.
+checks a window over and over alarms on a healthy version in about a fraction α of its
+checks (in clusters when the windows overlap), so a long watch alarms eventually: hence
+the stricter default α = 0.01, and a caller that acts on an alarm should confirm it on a
+fresh window (or use the always-valid sequential tests of ``gateway.stats``).
 
 >>> rng = np.random.default_rng(0)
 >>> errors = rng.standard_normal(200) ** 2 * 1.5  # mean squared error 1.5
