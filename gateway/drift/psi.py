@@ -1,19 +1,23 @@
 """Population Stability Index per feature, binned at the reference's quantiles.
 
 PSI = Σ (a_i − e_i)·ln(a_i / e_i) over bins, with e_i the reference's share of bin i and
-a_i the live window's. The bins are cut at the reference quantiles of levels j/B
-(j = 1..B−1; B = 30 by default, Evidently's default), so each holds 1/B of the reference
-when the feature is continuous. An empty bin's share (either side) is replaced by
+a_i the live window's. The bins are cut at the reference quantiles of levels about j/B
+(j = 1..B−1; B = 30 by default, Evidently's default), so each holds about 1/B of the
+reference when the feature is continuous. An empty bin's share (either side) is replaced by
 ``EPSILON`` = 1e-4, the value Evidently uses, so the logarithm stays finite.
 
 The reference is what a version's profile stores (``converters/profile.py``): the
-0th..100th percentiles of each feature, a table ``[F, 101]``. From it this module
-rebuilds the reference CDF as the piecewise-linear interpolation of that quantile
-function: exact at each stored percentile, linear between two (an atom, such as the
-zeros of a binary feature, is resolved to within one percentile). The cut points are read
-off the same interpolation and each bin's expected share is the rebuilt CDF's mass in
-it, so ties (cut points that coincide) merge bins rather than misstate their shares.
-``quantile_table`` makes the same table from a raw sample.
+0th..100th percentiles of each feature, a table ``[F, 101]``. (The profile's 2,000-row
+sample would also do, but the full-data percentiles are the better estimate of where
+the quantiles lie, and PSI needs nothing else.) The cut points are the stored percentiles
+nearest the levels j/B, within half a percentile of them, so every cut point is a value
+the reference quantile function took: an atom (the zeros of a binary feature) stays one
+point and no empty bin opens inside a jump. Coinciding cut points merge their bins.
+Each bin's expected share is the mass the rebuilt reference CDF puts in it; the CDF is
+the piecewise-linear interpolation of the stored quantile function, exact at each
+stored percentile (an atom's share is known to within one percentile). For a continuous
+feature the shares are then 0.03 or 0.04, not exactly 1/30. ``quantile_table`` makes the
+same table from a raw sample.
 
 Rules of thumb: < 0.1 stable, 0.1–0.25 moderate, > 0.25 significant; the default alarm
 is PSI ≥ 0.1. On a stationary feature PSI·n is roughly χ² with B−1 degrees of freedom,
@@ -111,7 +115,7 @@ def _cdf(quantiles: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def psi_bins(quantiles: np.ndarray, bins: int = DEFAULT_BINS) -> PsiBins:
-    """Bins cut at the reference quantiles of levels j/bins, from a quantile table row.
+    """Bins cut at the stored reference quantiles nearest the levels j/bins.
 
     Args:
         quantiles: one feature's quantiles at evenly spaced levels 0..1 (a profile's
@@ -127,8 +131,8 @@ def psi_bins(quantiles: np.ndarray, bins: int = DEFAULT_BINS) -> PsiBins:
         raise ValueError("quantiles must be >= 2 finite, non-decreasing values")
     if bins < 2:
         raise ValueError(f"bins must be >= 2, got {bins}")
-    levels = np.linspace(0.0, 1.0, q.size)
-    edges = np.unique(np.interp(np.arange(1, bins) / bins, levels, q))
+    nearest = np.rint(np.arange(1, bins) * (q.size - 1) / bins).astype(np.intp)
+    edges = np.unique(q[nearest])
     cdf = np.concatenate(([0.0], _cdf(q, edges), [1.0]))
     expected = np.diff(cdf)
     edges.setflags(write=False)
