@@ -67,28 +67,34 @@ class InputWindow:
         Raises:
             ValueError: ``x`` is not two-dimensional with ``n_features`` columns.
         """
-        shape = x.shape
-        if len(shape) != 2 or shape[1] != self._n_features:
+        try:
+            rows, width = x.shape
+        except ValueError:  # not two-dimensional
+            width = -1
+        if width != self._n_features:
             raise ValueError(
-                f"window rows have shape {list(shape)}; expected [rows, {self._n_features}]"
+                f"window rows have shape {list(x.shape)}; expected [rows, {self._n_features}]"
             )
-        rows = shape[0]
+        # The common case first, with as few attribute reads as possible: this runs on
+        # every Predict call.
+        start = self._next
+        end = start + rows
         capacity = self._capacity
-        buffer = self._buffer
-        if rows >= capacity:
-            buffer[:] = x[rows - capacity :]
+        if end < capacity:
+            self._buffer[start:end] = x
+            self._next = end
+        elif end == capacity:
+            self._buffer[start:] = x
             self._next = 0
-        else:
-            start = self._next
-            end = start + rows
-            if end <= capacity:
-                buffer[start:end] = x
-                self._next = end if end < capacity else 0
-            else:
-                split = capacity - start
-                buffer[start:] = x[:split]
-                buffer[: rows - split] = x[split:]
-                self._next = rows - split
+        elif rows < capacity:  # wraps: the head of x ends the ring, its tail starts it
+            split = capacity - start
+            buffer = self._buffer
+            buffer[start:] = x[:split]
+            buffer[: rows - split] = x[split:]
+            self._next = rows - split
+        else:  # more rows than the window holds: keep the last ``capacity``
+            self._buffer[:] = x[rows - capacity :]
+            self._next = 0
         self._count += rows
 
     def values(self) -> np.ndarray:
@@ -162,21 +168,23 @@ class ErrorWindow:
         if not np.isfinite(errors).all():
             raise ValueError("outcome errors must be finite")
         n = errors.shape[0]
+        start = self._next
+        end = start + n
         capacity = self._capacity
-        if n >= capacity:
+        if end < capacity:
+            self._buffer[start:end] = errors
+            self._next = end
+        elif end == capacity:
+            self._buffer[start:] = errors
+            self._next = 0
+        elif n < capacity:
+            split = capacity - start
+            self._buffer[start:] = errors[:split]
+            self._buffer[: n - split] = errors[split:]
+            self._next = n - split
+        else:
             self._buffer[:] = errors[n - capacity :]
             self._next = 0
-        else:
-            start = self._next
-            end = start + n
-            if end <= capacity:
-                self._buffer[start:end] = errors
-                self._next = end if end < capacity else 0
-            else:
-                split = capacity - start
-                self._buffer[start:] = errors[:split]
-                self._buffer[: n - split] = errors[split:]
-                self._next = n - split
         self._count += n
 
     def values(self) -> np.ndarray:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from benchmarks import drift_window_bench
 from gateway.drift import ErrorWindow, InputWindow
 
 
@@ -125,3 +128,22 @@ def test_error_window_non_finite_error_raises_value_error(bad: float) -> None:
 def test_error_window_two_dimensional_batch_raises_value_error() -> None:
     with pytest.raises(ValueError, match=r"expected \[n\]"):
         ErrorWindow(capacity=4).add(np.zeros((2, 2)))
+
+
+def test_input_window_random_batches_match_the_last_rows_of_everything() -> None:
+    rng = np.random.default_rng(4)
+    w = InputWindow(n_features=2, capacity=9)
+    everything = np.empty((0, 2), dtype=np.float32)
+    for _ in range(60):
+        batch = rng.standard_normal((int(rng.integers(0, 13)), 2)).astype(np.float32)
+        w.add(batch)
+        everything = np.concatenate((everything, batch))
+        np.testing.assert_array_equal(w.values(), everything[-9:])
+    assert (w.count, w.size) == (everything.shape[0], 9)
+
+
+def test_window_benchmark_prints_ns_per_add_of_1_and_64_rows(capsys) -> None:
+    assert drift_window_bench.main(["--repeat", "20", "--rounds", "1", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["n_features"] == 8
+    assert figures["add_1_rows_ns"] > 0 and figures["add_64_rows_ns"] > 0  # no time bound
