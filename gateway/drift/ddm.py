@@ -26,19 +26,30 @@ import math
 
 
 class DDM:
-    """Drift Detection Method on a stream of errors: 1 wrong, 0 right."""
+    """Drift Detection Method on a stream of errors: 1 wrong, 0 right.
 
-    __slots__ = ("_drift", "_drift_threshold", "_n", "_p", "_p_min", "_ps_min", "_s_min",
-                 "_warm_start", "_warning", "_warning_threshold")  # fmt: skip
+    Args:
+        warm_start: values needed before (p_min, s_min) is tracked and anything flagged.
+        warning_threshold: multiple of s_min above p_min that raises a warning.
+        drift_threshold: multiple of s_min above p_min that flags a drift.
+    """
+
+    __slots__ = (
+        "_drift",
+        "_drift_threshold",
+        "_n",
+        "_p",
+        "_p_min",
+        "_ps_min",
+        "_s_min",
+        "_warm_start",
+        "_warning",
+        "_warning_threshold",
+    )
 
     def __init__(
         self, warm_start: int = 30, warning_threshold: float = 2.0, drift_threshold: float = 3.0
     ) -> None:
-        """Args:
-        warm_start: values needed before (p_min, s_min) is tracked and anything flagged.
-        warning_threshold: multiple of s_min above p_min that raises a warning.
-        drift_threshold: multiple of s_min above p_min that flags a drift.
-        """
         if warm_start < 1 or not 0 < warning_threshold <= drift_threshold:
             raise ValueError(
                 f"expected warm_start >= 1 and 0 < warning_threshold <= drift_threshold; got "

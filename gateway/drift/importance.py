@@ -89,8 +89,10 @@ def permutation_importance(
     data = np.array(x, dtype=np.float64)  # a copy: columns are shuffled in place
     target = np.asarray(y, dtype=np.float64)
     if data.ndim != 2 or target.shape != (data.shape[0],) or data.shape[0] < 2:
-        raise ValueError(f"inputs {list(data.shape)} and targets {list(target.shape)} do not "
-                         "match [rows >= 2, F] and [rows]")  # fmt: skip
+        raise ValueError(
+            f"inputs {list(data.shape)} and targets {list(target.shape)} do not match "
+            "[rows >= 2, F] and [rows]"
+        )
     if not (np.isfinite(data).all() and np.isfinite(target).all()):
         raise ValueError("importance needs finite inputs and targets")
     if n_repeats < 1:

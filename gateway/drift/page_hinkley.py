@@ -26,10 +26,25 @@ import math
 
 
 class PageHinkley:
-    """Page-Hinkley change detector on a stream of numbers (e.g. outcome errors)."""
+    """Page-Hinkley change detector on a stream of numbers (e.g. outcome errors).
 
-    __slots__ = ("_alpha", "_delta", "_drift", "_min_instances", "_n", "_sum", "_threshold",
-                 "_x_mean")  # fmt: skip
+    Args:
+        min_instances: values needed before a drift can be flagged.
+        delta: the magnitude of change tolerated (subtracted from every deviation).
+        threshold: λ, the level of S that flags a drift.
+        alpha: forgetting factor applied to S before each value.
+    """
+
+    __slots__ = (
+        "_alpha",
+        "_delta",
+        "_drift",
+        "_min_instances",
+        "_n",
+        "_sum",
+        "_threshold",
+        "_x_mean",
+    )
 
     def __init__(
         self,
@@ -38,12 +53,6 @@ class PageHinkley:
         threshold: float = 50.0,
         alpha: float = 1 - 0.0001,
     ) -> None:
-        """Args:
-        min_instances: values needed before a drift can be flagged.
-        delta: the magnitude of change tolerated (subtracted from every deviation).
-        threshold: λ, the level of S that flags a drift.
-        alpha: forgetting factor applied to S before each value.
-        """
         if min_instances < 1 or delta < 0 or threshold <= 0 or not 0 < alpha <= 1:
             raise ValueError(
                 f"expected min_instances >= 1, delta >= 0, threshold > 0, 0 < alpha <= 1; got "

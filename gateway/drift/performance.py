@@ -93,13 +93,13 @@ def performance_test(
     if x.ndim != 1 or not np.isfinite(x).all():
         raise ValueError("performance values must be a 1-D array of finite numbers")
     if not (math.isfinite(baseline) and math.isfinite(margin) and margin >= 0.0):
-        raise ValueError(f"baseline and margin must be finite, margin >= 0; got {baseline}, "
-                         f"{margin}")  # fmt: skip
+        raise ValueError(
+            f"baseline and margin must be finite, margin >= 0; got {baseline}, {margin}"
+        )
     if direction not in (-1, 1):
         raise ValueError(f"direction must be -1 or +1, got {direction}")
     if not 0.0 < alpha < 1.0 or min_samples < 2:
-        raise ValueError(f"expected 0 < alpha < 1 and min_samples >= 2; got {alpha}, "
-                         f"{min_samples}")  # fmt: skip
+        raise ValueError(f"expected 0 < alpha < 1 and min_samples >= 2; got {alpha}, {min_samples}")
     n = int(x.size)
     mean = float(x.mean()) if n else 0.0
     std = float(x.std(ddof=1)) if n > 1 else 0.0

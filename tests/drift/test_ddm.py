@@ -3,6 +3,7 @@ resets after a drift and refuses anything but 0 and 1."""
 
 from __future__ import annotations
 
+import inspect
 import random
 
 import pytest
@@ -89,6 +90,11 @@ def test_ddm_stationary_false_alarms_stay_at_the_measured_rate() -> None:
         ddm = DDM()
         alarms += any(ddm.update(x) for x in rng.choices([0, 1], k=2000, weights=[0.7, 0.3]))
     assert alarms <= 30
+
+
+def test_ddm_defaults_are_rivers() -> None:
+    defaults = {k: v.default for k, v in inspect.signature(DDM).parameters.items()}
+    assert defaults == {"warm_start": 30, "warning_threshold": 2.0, "drift_threshold": 3.0}
 
 
 @pytest.mark.parametrize("bad", [2, -1, 0.5, float("nan")])

@@ -3,6 +3,7 @@ drift and refuses non-finite input."""
 
 from __future__ import annotations
 
+import inspect
 import random
 
 import pytest
@@ -23,8 +24,8 @@ def test_page_hinkley_golden_change_at_index_1006() -> None:
 
 
 def test_page_hinkley_defaults_are_rivers() -> None:
-    ph = PageHinkley()
-    assert (ph._min_instances, ph._delta, ph._threshold, ph._alpha) == (30, 0.005, 50.0, 1 - 1e-4)
+    defaults = {k: v.default for k, v in inspect.signature(PageHinkley).parameters.items()}
+    assert defaults == {"min_instances": 30, "delta": 0.005, "threshold": 50, "alpha": 1 - 1e-4}
 
 
 def test_page_hinkley_statistic_follows_the_definition() -> None:
