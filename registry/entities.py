@@ -293,3 +293,82 @@ class Pruned:
 
     predictions: int
     outcomes: int
+
+
+class AlertSeverity(enum.StrEnum):
+    """How urgent an alert is."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something the gateway noticed and a person should know of (drift, a rollback, a
+    failed retraining, a broken router...).
+
+    Alerts with the same ``key`` raised again within the cooldown fold into the open one
+    (``count`` and ``last_seen_at`` grow) instead of repeating.
+    """
+
+    id: int
+    key: str  # what makes two alerts "the same", e.g. "drift:data:btc:1.2.0"
+    kind: str  # "drift", "performance", "srm", "arm_errors", "retraining", "rollback", ...
+    severity: AlertSeverity
+    model: str  # "" when not about one model
+    version: str  # "" when not about one version
+    message: str
+    details: Mapping[str, Any]  # JSON: the evidence
+    created_at: datetime
+    last_seen_at: datetime
+    count: int
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str = ""
+    acknowledgement: str = ""  # the note given when acknowledging
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    """One drift check of one served version: what was compared, the statistics, the verdict."""
+
+    id: int
+    model: str
+    version: str
+    created_at: datetime
+    drift: bool  # any check decided drift
+    kinds: tuple[str, ...]  # the checks that decided drift: "data", "performance", "concept"
+    live_rows: int  # inputs in the live window
+    outcomes: int  # outcome errors in the live window
+    summary: str
+    details: Mapping[str, Any]  # JSON: per feature statistics, p-values, PSI, detector states
+
+
+class RetrainingState(enum.StrEnum):
+    """Where a retraining run is."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # a candidate was registered (and its validation experiment started)
+    REJECTED = "rejected"  # trained, but did not beat production by the margin
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainingRun:
+    """One retraining of a model: why, by whom, from which version, and what came of it."""
+
+    id: int
+    model: str
+    state: RetrainingState
+    trigger: str  # "drift", "schedule", "admin"
+    reason: str
+    parent_version: str  # production when the run started ("" if none)
+    owner: str  # the gateway process running it
+    started_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None = None
+    new_version: str = ""  # the registered candidate, if any
+    experiment_id: int | None = None  # its validation experiment, if started
+    error: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)  # metrics, window, data hash
