@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -281,3 +281,18 @@ class Pruned:
 
     predictions: int
     outcomes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogPartitions:
+    """What one maintenance pass did to the day partitions of the prediction log.
+
+    ``partitioned`` is False on SQLite and on a PostgreSQL log made before partitioning
+    (nothing to do). ``left_in_default`` names days the DEFAULT partition already held
+    rows of, so no partition was made for them: their rows stay there and go by batched
+    deletes.
+    """
+
+    partitioned: bool
+    created: tuple[date, ...] = ()
+    left_in_default: tuple[date, ...] = ()

@@ -100,10 +100,13 @@ _PG_CREATE_STAGING = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGING} "
     "(LIKE predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
+# No conflict target: the key is (prediction_id, at) on a partitioned log and
+# (prediction_id) on one made before partitioning; a retried batch re-sends identical
+# records, so either key skips exactly the rows already stored.
 _PG_MOVE = (
     f"WITH moved AS (INSERT INTO predictions ({', '.join(_COLUMNS)}) "
     f"SELECT {', '.join(_COLUMNS)} FROM {_PG_STAGING} "
-    "ON CONFLICT (prediction_id) DO NOTHING RETURNING 1) SELECT count(*) FROM moved"
+    "ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM moved"
 )
 
 
