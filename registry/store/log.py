@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -135,10 +136,14 @@ class LogStore(Store):
     async def _drop_expired_days(self, cutoff: datetime) -> int:
         """Drop the day partitions that end by ``cutoff`` and hold no active experiment's
         rows; how many rows they held. 0 on a log that is not partitioned."""
-        if (await self.maintain_log()).partitioned is False:
-            return 0
         async with self._read() as session:
+            if not await partitions.is_partitioned(session):
+                return 0
             candidates = await partitions.expired(session, cutoff)
+        with contextlib.suppress(UnavailableError):
+            # The log stayed locked: the next pass makes the coming days (there are a
+            # week of them), and the DEFAULT partition takes any row meanwhile.
+            await self.maintain_log()
         total = 0
         for name, attached in candidates:
             if attached:

@@ -12,13 +12,14 @@ import secrets
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import CreateTable
 
-from registry import ExperimentState, Pruned, Registry
+from registry import ExperimentState, Pruned, Registry, UnavailableError
 from registry.db import normalize_url
 from registry.schema import PredictionRow
 from registry.schema.base import utcnow
@@ -280,3 +281,29 @@ async def test_unpartitioned_postgres_log_keeps_its_layout_and_the_delete_path(
 
         assert pruned.predictions == 4
         assert set(await registry.get_predictions([p.prediction_id for p in batch])) == {"new"}
+
+
+async def test_a_locked_log_neither_stops_an_open_nor_lets_a_prune_hang(pg_url: str) -> None:
+    async with await Registry.open(pg_url) as registry:
+        await registry.maintain_log(today=_at(DAY0, 0), days_ahead=0)
+        await registry.write_predictions([make_prediction("old", at=_at(DAY0, 1))])
+    tomorrow = utcnow().date() + timedelta(days=1)
+    await execute_sql(pg_url, f"DROP TABLE {partition_name(tomorrow)}")
+    holder = await asyncpg.connect(pg_url)
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
+
+        # The missing day cannot be made now: the open goes on (the DEFAULT partition
+        # takes such rows), and a prune gives up with a retryable error, deleting nothing.
+        async with await Registry.open(pg_url) as registry:
+            with pytest.raises(UnavailableError):
+                await registry.prune_log(_at(DAY0, 48))
+        await transaction.rollback()
+    finally:
+        await holder.close()
+
+    async with await Registry.open(pg_url) as registry:
+        assert partition_name(tomorrow) in await _partitions(pg_url)
+        assert (await registry.prune_log(_at(DAY0, 48))).predictions == 1
