@@ -1,14 +1,18 @@
 """Retention benchmark: prune millions of old prediction-log rows while the gateway serves.
 
 A gateway serves a model on a registry whose prediction log holds ``--rows`` predictions
-(and an outcome for every tenth) from 30 days ago. Predict runs from 4 concurrent callers
-throughout: first ``--steady`` seconds with nothing else, then while `galgate predictions
-prune --older-than 7d` runs as its own process (an operator's or a cron job's prune), then
-after it. The report: rows deleted per second, and Predict p50/p99 during the prune
-against steady (ratios of the same run; Predict touches no database, the log writer
-shares it with the prune).
+(and an outcome for every tenth) spread over ``--days`` days ending 30 days ago. On
+PostgreSQL the log is partitioned by day (``--layout partitioned``, a new registry's, with
+the seeded days' partitions made first, so the prune drops whole days) or the plain table
+of a registry made before partitioning (``--layout plain``: batched deletes). Predict
+runs from 4 concurrent callers throughout: first ``--steady`` seconds with nothing else,
+then while `galgate predictions prune --older-than 7d` runs as its own process (an
+operator's or a cron job's prune), then after it. The report: rows deleted per second,
+and Predict p50/p99 during the prune against steady (ratios of the same run; Predict
+touches no database, the log writer shares it with the prune).
 
-    python -m benchmarks.retention_bench [--rows 10000000] [--backend sqlite|postgres] [--json]
+    python -m benchmarks.retention_bench [--rows 10000000] [--backend sqlite|postgres]
+        [--days 3] [--layout partitioned|plain] [--json]
 """
 
 from __future__ import annotations
@@ -48,17 +52,19 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 CHUNK = 20_000
 
 
-async def seed(url: str, rows: int, features: int) -> float:
-    """Write ``rows`` predictions from 30 days ago (and outcomes for every tenth)."""
+async def seed(url: str, rows: int, features: int, days: int) -> float:
+    """Write ``rows`` predictions over ``days`` days ending 30 days ago (and outcomes for
+    every tenth); on a log partitioned by day, the partitions of those days first."""
     rng = np.random.default_rng(0)
     inputs = rng.normal(size=(CHUNK, features)).astype("<f4")
-    old = datetime.now(UTC) - timedelta(days=30)
+    old = datetime.now(UTC) - timedelta(days=30 + days)
     registry = await Registry.open(url)
     start = time.perf_counter()
     try:
+        await registry.maintain_log(today=old, days_ahead=days)
         for base in range(0, rows, CHUNK):
             n = min(CHUNK, rows - base)
-            at = old + timedelta(days=base / rows)  # spread over one day, 30 days ago
+            at = old + timedelta(days=days * base / rows)  # spread over the days
             records = [
                 PredictionRecord(
                     prediction_id=f"old-{base + i}", at=at, model="bench", version=VERSIONS[0],
@@ -142,6 +148,40 @@ async def measure(args, url: str, target: str, request) -> dict:
     return figures
 
 
+async def _create_plain_log(url: str) -> None:
+    """The unpartitioned log of a PostgreSQL registry made before partitioning."""
+    import asyncpg
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    from registry.schema import PredictionRow
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(
+            str(CreateTable(PredictionRow.__table__).compile(dialect=postgresql.dialect()))
+        )
+    finally:
+        await conn.close()
+
+
+async def _day_partitions(url: str) -> int:
+    """How many partitions the log has (0 on SQLite or an unpartitioned log)."""
+    if not url.startswith("postgresql"):
+        return 0
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass('predictions')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
 def run(args) -> dict:
     progress("training and converting the bench model")
     bench = make_bench_model(args.trees, args.features, 3)
@@ -149,9 +189,12 @@ def run(args) -> dict:
     request = tensor_request(bench.name, x)
 
     async def setup_and_measure(url: str, work: Path) -> dict:
+        if args.backend == "postgres" and args.layout == "plain":
+            await _create_plain_log(url)
         await register_bench_versions(url, bench, VERSIONS)
         progress(f"seeding {args.rows:,} old predictions ({args.backend})")
-        seed_s = await seed(url, args.rows, args.features)
+        seed_s = await seed(url, args.rows, args.features, args.days)
+        partitions_before = await _day_partitions(url)
         env = clean_env(GALGATE_GRACE_SECONDS="1")
         argv = [*galgate_argv(), "serve", "--db", url, "--listen", "127.0.0.1:0"]
         server = await asyncio.to_thread(start_server, "gateway", argv, work / "gw.log", env)
@@ -160,6 +203,7 @@ def run(args) -> dict:
         finally:
             await asyncio.to_thread(server.stop)
         figures["seed_seconds"] = seed_s
+        figures["day_partitions_dropped"] = partitions_before - await _day_partitions(url)
         return figures
 
     async def main() -> dict:
@@ -181,21 +225,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--steady", type=float, default=10.0, help="seconds before the prune")
     parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument("--days", type=int, default=1, help="days the old rows span")
+    parser.add_argument(
+        "--layout",
+        choices=("partitioned", "plain"),
+        default="partitioned",
+        help="PostgreSQL log: partitioned by day (a new registry's) or plain (an older one's)",
+    )
     parser.add_argument("--trees", type=int, default=50)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     figures = run(args)
-    figures.update(revision=revision(), rows=args.rows, backend=args.backend)
+    layout = args.layout if args.backend == "postgres" else "plain"
+    figures.update(revision=revision(), rows=args.rows, backend=args.backend, layout=layout)
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"retention benchmark (HEAD {figures['revision']}), {args.backend}, {args.rows:,} rows")
+    print(
+        f"retention benchmark (HEAD {figures['revision']}), {args.backend} ({layout} log), "
+        f"{args.rows:,} rows over {args.days} day(s)"
+    )
     pruned = figures["pruned"]
     print(
         f"pruned {pruned['predictions']:,} predictions + {pruned['outcomes']:,} outcomes in "
         f"{figures['prune_seconds']:.1f} s ({figures['rows_per_s']:,.0f} rows/s, "
-        f"batches of {args.batch_size})"
+        f"batches of {args.batch_size}; {figures['day_partitions_dropped']} day partitions "
+        "dropped)"
     )
     for phase in ("steady", "prune", "after"):
         f = figures[phase]

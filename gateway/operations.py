@@ -27,6 +27,7 @@ from registry.entities import (
     Experiment,
     ExperimentSpec,
     ExperimentState,
+    LogPartitions,
     Model,
     ModelVersion,
     Pruned,
@@ -171,6 +172,12 @@ class Operations:
             )
         before = datetime.now(UTC) - older_than
         return await self.registry.prune_log(before, batch_size=batch_size)
+
+    async def maintain_log(self) -> LogPartitions:
+        """Make the prediction log's missing day partitions for today and the coming days
+        (a PostgreSQL log partitioned by day; nothing elsewhere); see
+        ``Registry.maintain_log``."""
+        return await self.registry.maintain_log()
 
     async def promote(
         self,

@@ -24,6 +24,7 @@ from registry.errors import (
     UnavailableError,
 )
 from registry.schema import SCHEMA_VERSION, Base, MetaRow
+from registry.schema.predictions import DEFAULT_PARTITION, partitioned_predictions_table
 
 SQLITE_DRIVER = "sqlite+aiosqlite"
 POSTGRES_DRIVER = "postgresql+asyncpg"
@@ -267,6 +268,19 @@ def _create_missing_indexes(sync_conn: Connection) -> None:
             index.create(sync_conn, checkfirst=True)
 
 
+def _create_partitioned_log(sync_conn: Connection) -> None:
+    """On PostgreSQL, create a new registry's ``predictions`` partitioned by day, with the
+    DEFAULT partition that takes any row no day partition covers, so a write never fails
+    for want of a partition. A table that exists already is left as it is: an
+    unpartitioned one (made before partitioning) keeps its layout and its delete path.
+    """
+    if not inspect(sync_conn).has_table("predictions"):
+        partitioned_predictions_table().create(sync_conn)
+        sync_conn.exec_driver_sql(
+            f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF predictions DEFAULT"
+        )
+
+
 def _has_meta(sync_conn: Connection) -> bool:
     return inspect(sync_conn).has_table(MetaRow.__tablename__)
 
@@ -307,6 +321,8 @@ async def ensure_schema(engines: Engines) -> int:
                 f"database schema version {stored} is older than this code's schema version "
                 f"{SCHEMA_VERSION} and no migration exists for it"
             )
+        if engines.dialect == "postgresql":
+            await conn.run_sync(_create_partitioned_log)
         await conn.run_sync(Base.metadata.create_all)
         await conn.run_sync(_create_missing_indexes)
         if stored is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -372,3 +372,18 @@ class RetrainingRun:
     experiment_id: int | None = None  # its validation experiment, if started
     error: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)  # metrics, window, data hash
+
+
+@dataclass(frozen=True, slots=True)
+class LogPartitions:
+    """What one maintenance pass did to the day partitions of the prediction log.
+
+    ``partitioned`` is False on SQLite and on a PostgreSQL log made before partitioning
+    (nothing to do). ``left_in_default`` names days the DEFAULT partition already held
+    rows of, so no partition was made for them: their rows stay there and go by batched
+    deletes.
+    """
+
+    partitioned: bool
+    created: tuple[date, ...] = ()
+    left_in_default: tuple[date, ...] = ()

@@ -20,7 +20,7 @@ from gateway.errors import ListenError
 from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.tracker import ExperimentTracker
 from gateway.jobs.monitor import Monitor
-from gateway.jobs.retention import Retention
+from gateway.jobs.retention import LogMaintenance, Retention
 from gateway.operations import Operations
 from gateway.outcomes import OutcomeRecorder
 from gateway.predict import PredictPath
@@ -72,6 +72,8 @@ class Gateway:
     outcomes: OutcomeRecorder
     # Issues the prediction ids; signs them with the registry's key once it is read.
     ids: PredictionIds
+    # Keeps the log's day partitions made ahead when no retention pass does (PostgreSQL).
+    maintenance: LogMaintenance | None = None
     metrics_port: int | None = None
     # Why the registry could not be reached at start ("" once it has been).
     connect_error: str = ""
@@ -153,6 +155,13 @@ class Gateway:
             self._tasks.append(
                 asyncio.create_task(
                     self.retention.run(self.settings.retention_interval), name="galgate-retention"
+                )
+            )
+        elif self.maintenance is not None and self.registry.dialect == "postgresql":
+            self._tasks.append(
+                asyncio.create_task(
+                    self.maintenance.run(self.settings.retention_interval),
+                    name="galgate-log-maintenance",
                 )
             )
         if self.registry.dialect == "postgresql":
@@ -327,6 +336,7 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
             if settings.prediction_retention_hours > 0
             else None
         ),
+        maintenance=LogMaintenance(operations),
         predlog=predlog,
         outcomes=outcomes,
         ids=ids,

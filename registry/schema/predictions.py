@@ -6,11 +6,15 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     Float,
     Index,
     Integer,
     LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -69,11 +73,42 @@ class PredictionRow(Base):
         )
 
 
+#: The partition of a partitioned log that takes rows no day partition covers.
+DEFAULT_PARTITION = "predictions_default"
+
+
+def partitioned_predictions_table() -> Table:
+    """The ``predictions`` table as a new PostgreSQL registry creates it: partitioned by
+    range of ``at``, one partition per UTC day (``registry/sql/partitions.py`` makes them).
+
+    Columns and indexes are :class:`PredictionRow`'s; only the primary key differs, since
+    PostgreSQL requires a partitioned table's unique keys to include the partition key:
+    (prediction_id, at). Ids stay unique in practice (a keyed MAC over a counter, and a
+    retried batch re-sends identical records, ``at`` included), and a lookup by id alone
+    still uses each partition's primary-key index (its leading column). The ORM mapping
+    keeps ``prediction_id`` as its identity on every layout. The table lives in its own
+    MetaData, used once by ``registry.db.ensure_schema``; SQLite and tables created before
+    partitioning keep the plain layout.
+    """
+    source = PredictionRow.__table__
+    columns = [Column(c.name, c.type, nullable=c.nullable) for c in source.columns]
+    return Table(
+        source.name,
+        MetaData(),
+        *columns,
+        PrimaryKeyConstraint("prediction_id", "at", name="predictions_pkey"),
+        postgresql_partition_by="RANGE (at)",
+    )
+
+
 class OutcomeRow(Base):
     """The realised outcome of one prediction, stored exactly once.
 
     No foreign key to ``predictions``: an outcome may arrive before the log writer has
-    flushed its prediction.
+    flushed its prediction. Not partitioned, even on PostgreSQL: a partitioned table's
+    unique keys must include the partition key, and "one outcome per prediction" is this
+    table's primary key on ``prediction_id`` alone. Its rows are small (no tensors) and
+    old ones go by batched deletes.
     """
 
     __tablename__ = "outcomes"

@@ -153,10 +153,13 @@ _PG_CREATE_STAGING = (
     "predicted float8, latency_us bigint) ON COMMIT DELETE ROWS"
 )
 _PG_SELECT = ", ".join("to_timestamp(at)" if c == "at" else c for c in PREDICTION_COLUMNS)
+# No conflict target: the key is (prediction_id, at) on a partitioned log and
+# (prediction_id) on one made before partitioning; a retried batch re-sends identical
+# rows, so either key skips exactly the rows already stored.
 _PG_MOVE = (
     f"WITH moved AS (INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) "
     f"SELECT {_PG_SELECT} FROM {_PG_STAGING} "
-    "ON CONFLICT (prediction_id) DO NOTHING RETURNING 1) SELECT count(*) FROM moved"
+    "ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM moved"
 )
 
 

@@ -30,19 +30,25 @@ async def _delete_oldest(session: AsyncSession, row, before: datetime, limit: in
     active experiments, in the order they were appended; how many went.
 
     SQLite walks the table in rowid (append) order and stops after ``limit`` matches;
-    PostgreSQL reads the old block ranges its BRIN index on ``at`` names, in heap order.
-    Neither sorts: a batch costs the same whether a thousand or a billion rows are old.
+    PostgreSQL reads the old block ranges its BRIN index on ``at`` names, in heap order
+    (on a log partitioned by day, in the partitions that hold old rows: whole days went
+    first, see ``registry.sql.partitions``). Neither sorts: a batch costs the same whether
+    a thousand or a billion rows are old.
     """
     where = (row.at < before, _outside_active_experiments(row))
     if session.bind.dialect.name == "sqlite":
         key = literal_column("rowid")
         victims = select(key).select_from(row).where(*where).order_by(key).limit(limit)
+        bound = ()
     else:
         key = row.prediction_id
         victims = select(key).where(*where).limit(limit)
+        # On a partitioned log, only the partitions holding old rows are searched for
+        # the victims' ids (the same rows on an unpartitioned one).
+        bound = (row.at < before,)
     result = await session.execute(
         delete(row)
-        .where(key.in_(victims.scalar_subquery()))
+        .where(*bound, key.in_(victims.scalar_subquery()))
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)

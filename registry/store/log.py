@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 
 from registry import crashpoints
 from registry.entities import (
     ArmAggregate,
+    LogPartitions,
     OutcomeRecord,
     PredictionRecord,
     PredictionRowTuple,
     Pruned,
 )
-from registry.errors import InvalidArgumentError
+from registry.errors import InvalidArgumentError, UnavailableError
 from registry.rules.values import as_utc
-from registry.sql import predictions, retention
+from registry.schema import utcnow
+from registry.sql import partitions, predictions, retention
 from registry.store.transactions import Store
 
 #: Most rows one retention transaction deletes (per table).
 MAX_PRUNE_BATCH = 100_000
+#: Day partitions of the log kept made ahead of today (PostgreSQL), so that maintenance
+#: may miss this many days before rows start landing in the DEFAULT partition.
+PARTITION_DAYS_AHEAD = 7
 
 
 class LogStore(Store):
@@ -69,6 +75,15 @@ class LogStore(Store):
         Rows still needed stay (see ``registry.sql.retention``): the predictions and
         outcomes of active experiments.
 
+        On a PostgreSQL log partitioned by day (every registry created since partitioning;
+        ``registry.sql.partitions``), whole days that end by ``before`` are dropped first,
+        each counted before it goes (a scan of the day, blocking no one); a day holding
+        rows of an active experiment stays and loses its other rows to the batched
+        deletes, as do the day ``before`` falls in and the DEFAULT partition. Drops do not
+        count against ``max_batches``. The coming days' partitions are made too (see
+        :meth:`maintain_log`). A PostgreSQL log made before partitioning is not migrated:
+        it keeps the batched deletes alone, as SQLite does.
+
         Args:
             before: the cutoff; a naive datetime is taken as UTC.
             batch_size: rows per transaction and table, 1 to ``MAX_PRUNE_BATCH``.
@@ -85,8 +100,9 @@ class LogStore(Store):
             )
         cutoff = as_utc(before)
         counts = []
+        dropped = await self._drop_expired_days(cutoff)
         for prune in (retention.prune_predictions, retention.prune_outcomes):
-            total, batches = 0, 0
+            total, batches = (dropped, 0) if prune is retention.prune_predictions else (0, 0)
             while max_batches is None or batches < max_batches:
                 async with self._write() as session:
                     deleted = await prune(session, cutoff, batch_size)
@@ -96,6 +112,74 @@ class LogStore(Store):
                 await asyncio.sleep(0)  # let waiting writers in between batches
             counts.append(total)
         return Pruned(predictions=counts[0], outcomes=counts[1])
+
+    async def maintain_log(
+        self, *, today: datetime | None = None, days_ahead: int = PARTITION_DAYS_AHEAD
+    ) -> LogPartitions:
+        """Make the day partitions of the prediction log from ``today`` through
+        ``days_ahead`` days later that are missing (PostgreSQL, partitioned log; nothing
+        elsewhere). Safe to run from many gateways at once: they take turns.
+
+        Args:
+            today: the first day's time (UTC; default now).
+            days_ahead: days made after ``today``'s, 0 to 366.
+
+        Returns:
+            The days made and those left in the DEFAULT partition (it already holds rows
+            of them; see ``registry.sql.partitions``).
+
+        Raises:
+            InvalidArgumentError: a bad ``today`` or ``days_ahead``.
+            UnavailableError: the log stayed locked (try again later).
+        """
+        if today is not None and not isinstance(today, datetime):
+            raise InvalidArgumentError(f"today must be a datetime, got {today!r}")
+        if not isinstance(days_ahead, int) or not 0 <= days_ahead <= 366:
+            raise InvalidArgumentError(
+                f"days_ahead must be an integer from 0 to 366, got {days_ahead!r}"
+            )
+        first = as_utc(today or utcnow()).date()
+        async with self._write() as session:
+            if not await partitions.is_partitioned(session):
+                return LogPartitions(partitioned=False)
+            created, left = await partitions.create_days(session, first, days_ahead + 1)
+        return LogPartitions(True, tuple(created), tuple(left))
+
+    async def _drop_expired_days(self, cutoff: datetime) -> int:
+        """Drop the day partitions that end by ``cutoff`` and hold no active experiment's
+        rows; how many rows they held. 0 on a log that is not partitioned."""
+        async with self._read() as session:
+            if not await partitions.is_partitioned(session):
+                return 0
+            candidates = await partitions.expired(session, cutoff)
+        with contextlib.suppress(UnavailableError):
+            # The log stayed locked: the next pass makes the coming days (there are a
+            # week of them), and the DEFAULT partition takes any row meanwhile.
+            await self.maintain_log()
+        total = 0
+        for name, attached in candidates:
+            if attached:
+                detached = await self._detach_expired(name)
+                if detached is None:
+                    continue  # an active experiment's day, or another gateway's
+                name = detached
+            async with self._write() as session:
+                total += await partitions.drop_detached(session, name)
+            await asyncio.sleep(0)
+        return total
+
+    async def _detach_expired(self, name: str, attempts: int = 3) -> str | None:
+        """Detach one expired day, trying again a little later when the log stays locked
+        (a long read holds it); the last failure propagates, ending the pass."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self._write() as session:
+                    return await partitions.detach_expired(session, name)
+            except UnavailableError:
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(0.5 * attempt)
+        return None  # pragma: no cover - the loop returns or raises
 
     async def get_prediction(self, prediction_id: str) -> PredictionRecord | None:
         """Return a logged prediction, or None when it is not (or not yet) stored."""

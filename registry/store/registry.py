@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Self
@@ -17,7 +18,7 @@ from registry.db import (
     ensure_schema,
     translate_error,
 )
-from registry.errors import ConflictError, SchemaMismatchError
+from registry.errors import ConflictError, SchemaMismatchError, UnavailableError
 from registry.schema import MetaRow
 from registry.store.catalog import CatalogStore
 from registry.store.events import EventStore
@@ -26,6 +27,7 @@ from registry.store.log import LogStore
 from registry.store.versions import VersionStore
 
 DEFAULT_URL = "sqlite+aiosqlite:///galgate.db"
+log = logging.getLogger(__name__)
 
 
 class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore):
@@ -108,6 +110,13 @@ class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore
             if translated is None:
                 raise
             raise translated from exc
+        if self._engines.dialect == "postgresql":
+            try:
+                await self.maintain_log()
+            except UnavailableError as exc:
+                # The DEFAULT partition takes the log's rows meanwhile; the gateway's
+                # maintenance job makes the days on its next pass.
+                log.warning("could not make the prediction log's day partitions now: %s", exc)
 
     async def prediction_id_key(self) -> bytes:
         """The secret key gateways on this database sign prediction ids with.
