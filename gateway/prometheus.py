@@ -149,6 +149,28 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.alert_webhook_delivered = Counter(
+            "galgate_alert_webhook_delivered",
+            "Alerts a webhook receiver accepted (2xx).",
+            registry=self.registry,
+        )
+        self.alert_webhook_retries = Counter(
+            "galgate_alert_webhook_retries",
+            "Webhook delivery attempts after an alert's first (connection error, timeout, "
+            "429 or 5xx).",
+            registry=self.registry,
+        )
+        self.alert_webhook_failed = Counter(
+            "galgate_alert_webhook_failed",
+            "Alerts a webhook sink gave up on (retries spent, or a status not retried).",
+            registry=self.registry,
+        )
+        self.alert_webhook_dropped = Counter(
+            "galgate_alert_webhook_dropped",
+            "Alerts never sent to a webhook: its queue was full or it stopped first.",
+            registry=self.registry,
+        )
+
     def version_stats(self, model: str, version: str) -> VersionStats:
         """The stats object of one version, made once and kept (a reload reuses it)."""
         key = (model, version)
