@@ -1,11 +1,15 @@
-"""The model registry: versions, stages, artifacts, experiments, prediction log and events."""
+"""The model registry: versions, stages, artifacts, experiments, prediction log, events,
+alerts, drift reports and retraining runs."""
 
 from __future__ import annotations
 
 from registry.entities import (
+    Alert,
+    AlertSeverity,
     ArmAggregate,
     ArmMoments,
     DesiredState,
+    DriftReport,
     Event,
     Experiment,
     ExperimentLook,
@@ -19,15 +23,19 @@ from registry.entities import (
     OutcomeRecord,
     PredictionRecord,
     Pruned,
+    RetrainingRun,
+    RetrainingState,
     ServedVersion,
     Stage,
     StageTransition,
     VersionSpec,
 )
 from registry.errors import (
+    AlertNotFoundError,
     ArtifactNotFoundError,
     ConflictError,
     CorruptArtifactError,
+    DriftReportNotFoundError,
     ExperimentConflictError,
     ExperimentNotFoundError,
     ExperimentPreconditionError,
@@ -36,6 +44,9 @@ from registry.errors import (
     ModelNotFoundError,
     OutcomeConflictError,
     RegistryError,
+    RetrainingInProgressError,
+    RetrainingPreconditionError,
+    RetrainingRunNotFoundError,
     SchemaMismatchError,
     StorageFullError,
     StoredDataError,
@@ -47,12 +58,17 @@ from registry.store.registry import Registry
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Alert",
+    "AlertNotFoundError",
+    "AlertSeverity",
     "ArmAggregate",
     "ArmMoments",
     "ArtifactNotFoundError",
     "ConflictError",
     "CorruptArtifactError",
     "DesiredState",
+    "DriftReport",
+    "DriftReportNotFoundError",
     "Event",
     "Experiment",
     "ExperimentConflictError",
@@ -75,6 +91,11 @@ __all__ = [
     "Pruned",
     "Registry",
     "RegistryError",
+    "RetrainingInProgressError",
+    "RetrainingPreconditionError",
+    "RetrainingRun",
+    "RetrainingRunNotFoundError",
+    "RetrainingState",
     "SchemaMismatchError",
     "ServedVersion",
     "Stage",

@@ -120,3 +120,49 @@ class StorageFullError(RegistryError):
 
 class StoredDataError(RegistryError):
     """Stored rows cannot be read as asked (e.g. a sum over them is out of range)."""
+
+
+class AlertNotFoundError(RegistryError):
+    """No alert has that id."""
+
+    def __init__(self, alert_id: int) -> None:
+        self.alert_id = alert_id
+        super().__init__(f"alert {alert_id} does not exist")
+
+
+class DriftReportNotFoundError(RegistryError):
+    """No drift report has that id."""
+
+    def __init__(self, report_id: int) -> None:
+        self.report_id = report_id
+        super().__init__(f"drift report {report_id} does not exist")
+
+
+class RetrainingRunNotFoundError(RegistryError):
+    """No retraining run has that id."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        super().__init__(f"retraining run {run_id} does not exist")
+
+
+class RetrainingPreconditionError(RegistryError):
+    """A retraining run change whose precondition fails: the run is no longer running
+    (finished, cancelled, or expired for want of heartbeats)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class RetrainingInProgressError(ConflictError):
+    """The model already has a running retraining run."""
+
+    def __init__(self, model: str, running_id: int | None) -> None:
+        self.model = model
+        self.running_id = running_id
+        which = f"run {running_id}" if running_id is not None else "a run started concurrently"
+        super().__init__(
+            f"model {model!r} is already being retrained ({which}); at most one retraining "
+            "run per model may be running: wait for it to finish, or let it expire when its "
+            "heartbeats stop"
+        )

@@ -29,9 +29,11 @@ from gateway.errors import (
 )
 from gateway.server.handlers import Undecodable
 from registry.errors import (
+    AlertNotFoundError,
     ArtifactNotFoundError,
     ConflictError,
     CorruptArtifactError,
+    DriftReportNotFoundError,
     ExperimentConflictError,
     ExperimentNotFoundError,
     ExperimentPreconditionError,
@@ -39,6 +41,9 @@ from registry.errors import (
     InvalidStageTransitionError,
     ModelNotFoundError,
     OutcomeConflictError,
+    RetrainingInProgressError,
+    RetrainingPreconditionError,
+    RetrainingRunNotFoundError,
     SchemaMismatchError,
     StorageFullError,
     StoredDataError,
@@ -76,6 +81,11 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     ExperimentPreconditionError: Code.FAILED_PRECONDITION,
     ExperimentConflictError: Code.FAILED_PRECONDITION,
     OutcomeConflictError: Code.FAILED_PRECONDITION,
+    AlertNotFoundError: Code.NOT_FOUND,
+    DriftReportNotFoundError: Code.NOT_FOUND,
+    RetrainingRunNotFoundError: Code.NOT_FOUND,
+    RetrainingPreconditionError: Code.FAILED_PRECONDITION,
+    RetrainingInProgressError: Code.FAILED_PRECONDITION,
     SchemaMismatchError: Code.FAILED_PRECONDITION,
     UnavailableError: Code.UNAVAILABLE,
     StorageFullError: Code.RESOURCE_EXHAUSTED,

@@ -9,12 +9,15 @@ from registry.schema.catalog import (
     StageTransitionRow,
 )
 from registry.schema.experiments import ExperimentLookRow, ExperimentRow, ExperimentTransitionRow
+from registry.schema.health import AlertRow, DriftReportRow, RetrainingRunRow
 from registry.schema.predictions import OutcomeRow, PredictionRow
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AlertRow",
     "ArtifactRow",
     "Base",
+    "DriftReportRow",
     "EventRow",
     "ExperimentLookRow",
     "ExperimentRow",
@@ -25,6 +28,7 @@ __all__ = [
     "ModelVersionRow",
     "OutcomeRow",
     "PredictionRow",
+    "RetrainingRunRow",
     "StageTransitionRow",
     "UTCDateTime",
     "utcnow",

@@ -16,6 +16,14 @@ VERSION_REGISTERED = "version_registered"
 STAGE_CHANGED = "stage_changed"
 # payload {"id": experiment id, "from": state or None, "to": state}; version is "".
 EXPERIMENT_CHANGED = "experiment_changed"
+# payload {"id": run id, "from": state or None, "to": state}; version is "". On start,
+# finish and expiry (not on heartbeats).
+RETRAINING_CHANGED = "retraining_changed"
+# payload {"id": alert id, "key", "kind", "severity"}; name and version are the alert's
+# ("" when not about one). Only a new alert: a repeat folded into an open one is not news.
+ALERT_RAISED = "alert_raised"
+# payload {"id": alert id, "key", "by": who acknowledged}.
+ALERT_ACKNOWLEDGED = "alert_acknowledged"
 # PostgreSQL NOTIFY channel; the payload is the event id. Delivered on commit only.
 NOTIFY_CHANNEL = "galgate_events"
 

@@ -20,19 +20,31 @@ from registry.db import (
 )
 from registry.errors import ConflictError, SchemaMismatchError, UnavailableError
 from registry.schema import MetaRow
+from registry.store.alerts import AlertStore
 from registry.store.catalog import CatalogStore
+from registry.store.drift_reports import DriftReportStore
 from registry.store.events import EventStore
 from registry.store.experiments import ExperimentStore
 from registry.store.log import LogStore
+from registry.store.retraining import RetrainingStore
 from registry.store.versions import VersionStore
 
 DEFAULT_URL = "sqlite+aiosqlite:///galgate.db"
 log = logging.getLogger(__name__)
 
 
-class Registry(VersionStore, CatalogStore, EventStore, ExperimentStore, LogStore):
-    """The model registry: versions, stages, artifacts, audit trail, events, experiments
-    and the prediction log.
+class Registry(
+    VersionStore,
+    CatalogStore,
+    EventStore,
+    ExperimentStore,
+    LogStore,
+    AlertStore,
+    DriftReportStore,
+    RetrainingStore,
+):
+    """The model registry: versions, stages, artifacts, audit trail, events, experiments,
+    the prediction log, and models' health (alerts, drift reports, retraining runs).
 
     Every public method runs in exactly one transaction and returns frozen entities.
     Writes begin ``IMMEDIATE`` on SQLite and lock the model row on PostgreSQL, so changes
