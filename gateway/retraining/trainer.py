@@ -140,14 +140,22 @@ async def run_trainer(
     )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + float(timeout)
+    started = threading.Event()
+
+    def start() -> None:
+        try:
+            process.start()
+        finally:
+            started.set()
+
     try:
-        # Starting writes the pickled request to the child as it boots: off the loop.
-        await asyncio.to_thread(process.start)
+        # Starting writes the pickled request to the child as it boots: off the loop, and
+        # shielded, so a cancelled caller still leaves a started child for _stop to end.
+        await asyncio.shield(loop.run_in_executor(None, start))
         sender.close()  # the child holds the only write end: EOF when it dies
         message = await _await_answer(process, receiver, deadline, cancel, spec, timeout)
     finally:
-        sender.close()
-        await asyncio.shield(asyncio.to_thread(_stop, process))
+        await asyncio.shield(asyncio.to_thread(_stop, process, started, sender))
         receiver.close()
     exitcode = process.exitcode
     process.close()
@@ -211,9 +219,13 @@ def _receive(receiver: Any) -> bytes | None:
         raise TrainerError(f"the trainer's result could not be read: {exc}") from exc
 
 
-def _stop(process: Any) -> None:
-    """Stop and reap the child (blocking): wait briefly if it is finishing on its own,
-    then SIGTERM, then SIGKILL."""
+def _stop(process: Any, started: threading.Event | None = None, sender: Any = None) -> None:
+    """Stop and reap the child (blocking): once its start is over, wait briefly in case
+    it is finishing on its own, then SIGTERM, then SIGKILL."""
+    if started is not None:
+        started.wait()
+    if sender is not None:
+        sender.close()
     if process.pid is None:  # never started
         return
     process.join(0.2)
