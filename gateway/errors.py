@@ -99,3 +99,52 @@ class ExperimentStatisticsError(GatewayError):
             f"{where}: its stored outcomes give no valid statistics ({reason}); its results "
             "cannot be computed and it does not route traffic — stop it and start a new one"
         )
+
+
+class RetrainingError(GatewayError):
+    """A retraining cannot go on (e.g. the model has no production version to start from,
+    or the candidate does not do the production version's task); nothing was registered."""
+
+
+class RetrainingDataError(RetrainingError):
+    """The prediction log holds too little usable training data (joined rows of logged
+    inputs and recorded outcomes) for a retraining."""
+
+    def __init__(self, model: str, rows: int, needed: int, skipped: int = 0) -> None:
+        self.model = model
+        self.rows = rows
+        self.needed = needed
+        self.skipped = skipped
+        extra = f" ({skipped} more skipped: their width is not the model's)" if skipped else ""
+        super().__init__(
+            f"model {brief(model)}: {rows} logged single-row predictions with outcomes{extra}; "
+            f"retraining needs at least {needed}"
+        )
+
+
+class TrainerConfigError(RetrainingError):
+    """A trainer spec is not ``"module:function"``, or names nothing importable and callable."""
+
+
+class TrainerError(RetrainingError):
+    """The trainer raised, returned something that is not a fitted estimator, or its
+    process died; ``remote_traceback`` holds the child's traceback text (bounded)."""
+
+    def __init__(self, message: str, remote_traceback: str = "") -> None:
+        self.remote_traceback = remote_traceback
+        super().__init__(message)
+
+
+class TrainerTimeoutError(RetrainingError):
+    """The trainer ran past its time limit; its process was stopped."""
+
+    def __init__(self, spec: str, timeout: float) -> None:
+        self.spec = spec
+        self.timeout = timeout
+        super().__init__(
+            f"trainer {brief(spec)} did not finish within {timeout:g} s; its process was stopped"
+        )
+
+
+class RetrainingCancelledError(RetrainingError):
+    """A retraining was cancelled; its trainer process was stopped, nothing was registered."""

@@ -387,3 +387,28 @@ class LogPartitions:
     partitioned: bool
     created: tuple[date, ...] = ()
     left_in_default: tuple[date, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """Single-row predictions of a model joined with their outcomes, oldest first.
+
+    Columns, one entry per joined row: ``inputs`` as logged (float32 little-endian, one
+    row of the serving version's features; the registry does not know how many),
+    ``values`` the recorded outcomes, ``at`` when the prediction was made, ``versions``
+    the version that made it. ``truncated`` is True when more rows matched the window than
+    ``limit``: the newest ``limit`` were kept.
+    """
+
+    model: str
+    inputs: tuple[bytes, ...]
+    values: tuple[float, ...]
+    at: tuple[datetime, ...]
+    versions: tuple[str, ...]
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 0
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        return len(self.values)

@@ -26,6 +26,9 @@ from gateway.errors import (
     PayloadTooLargeError,
     PredictionNotFoundError,
     QueueFullError,
+    RetrainingCancelledError,
+    RetrainingError,
+    TrainerTimeoutError,
 )
 from gateway.server.handlers import Undecodable
 from registry.errors import (
@@ -70,6 +73,10 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     ExperimentStatisticsError: Code.FAILED_PRECONDITION,
     ModelOutputError: Code.FAILED_PRECONDITION,
     DeadlineExceededError: Code.DEADLINE_EXCEEDED,
+    # retraining (its data, config and trainer failures: TrainerError and the others)
+    RetrainingError: Code.FAILED_PRECONDITION,
+    TrainerTimeoutError: Code.DEADLINE_EXCEEDED,
+    RetrainingCancelledError: Code.CANCELLED,
     # registry
     ModelNotFoundError: Code.NOT_FOUND,
     InvalidArgumentError: Code.INVALID_ARGUMENT,

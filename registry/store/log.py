@@ -15,11 +15,12 @@ from registry.entities import (
     PredictionRecord,
     PredictionRowTuple,
     Pruned,
+    TrainingData,
 )
 from registry.errors import InvalidArgumentError, UnavailableError
 from registry.rules.values import as_utc
 from registry.schema import utcnow
-from registry.sql import partitions, predictions, retention
+from registry.sql import partitions, predictions, retention, training
 from registry.store.transactions import Store
 
 #: Most rows one retention transaction deletes (per table).
@@ -27,6 +28,8 @@ MAX_PRUNE_BATCH = 100_000
 #: Day partitions of the log kept made ahead of today (PostgreSQL), so that maintenance
 #: may miss this many days before rows start landing in the DEFAULT partition.
 PARTITION_DAYS_AHEAD = 7
+#: Most joined rows one ``training_data`` call returns.
+MAX_TRAINING_ROWS = 1_000_000
 
 
 class LogStore(Store):
@@ -235,3 +238,46 @@ class LogStore(Store):
         """
         async with self._read() as session:
             return await predictions.arm_aggregates(session, experiment_id)
+
+    async def training_data(
+        self,
+        model: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100_000,
+    ) -> TrainingData:
+        """The model's logged single-row predictions that have an outcome, in one read.
+
+        Retraining learns from these: each row is what the model was asked (its logged
+        inputs) and what really happened (the outcome). Multi-row predictions carry no
+        single outcome and are left out.
+
+        Args:
+            model: the model name (all its versions' predictions count).
+            since: keep predictions made at or after this time (naive: UTC); None: no
+                lower bound.
+            until: keep predictions made before this time; None: no upper bound.
+            limit: the most rows, 1 to ``MAX_TRAINING_ROWS``; the newest are kept.
+
+        Returns:
+            The rows oldest first (ties by prediction id), and whether more matched.
+
+        Raises:
+            InvalidArgumentError: a model name that is not a string, a bound that is not a
+                datetime, ``since`` after ``until``, or a limit out of range.
+        """
+        if not isinstance(model, str):
+            raise InvalidArgumentError(f"model must be a string, got {type(model).__name__}")
+        for what, bound in (("since", since), ("until", until)):
+            if bound is not None and not isinstance(bound, datetime):
+                raise InvalidArgumentError(f"{what} must be a datetime or None, got {bound!r}")
+        since, until = as_utc(since), as_utc(until)
+        if since is not None and until is not None and since > until:
+            raise InvalidArgumentError(f"since ({since}) is after until ({until})")
+        if type(limit) is not int or not 1 <= limit <= MAX_TRAINING_ROWS:
+            raise InvalidArgumentError(
+                f"limit must be an integer from 1 to {MAX_TRAINING_ROWS}, got {limit!r}"
+            )
+        async with self._read() as session:
+            return await training.training_data(session, model, since, until, limit)
