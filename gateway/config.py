@@ -17,6 +17,8 @@ MIB = 1024 * 1024
 # far below float64's 1.8e308.
 MAX_OUTCOME_LIMIT = 1e15
 MAX_RETENTION_HOURS = MAX_RETENTION / timedelta(hours=1)
+# Rows a live window may keep per served version (float32: 1M rows of 32 features is 128 MB).
+MAX_DRIFT_WINDOW_ROWS = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -87,6 +89,47 @@ class Settings:
     # clipped to what this allows (e.g. squared error to (2·limit)²), so no sum the
     # experiment statistics keep can overflow. At most MAX_OUTCOME_LIMIT.
     outcome_limit: float = 1e12
+    # Drift monitoring (gateway.drift_checks): rows and outcome errors each served version
+    # keeps (0: no live windows, no drift checks), how often the served versions are
+    # checked (seconds; 0: only when asked), and the thresholds of a check.
+    drift_window_rows: int = 4096
+    drift_interval: float = 60.0
+    drift_min_rows: int = 1000
+    drift_alpha: float = 0.05
+    drift_correction: str = "bonferroni"
+    drift_psi_threshold: float = 0.1
+    drift_min_outcomes: int = 100
+    drift_performance_alpha: float = 0.01
+    drift_performance_margin: float = 0.1
+    # Guarded promotion (gateway.jobs.guard): after a production change, the new version's
+    # outcome errors are held against the previous version's for this many outcomes or
+    # seconds; worse by more than the margin (a fraction of the previous error, at least
+    # guard_min_margin) at level guard_alpha rolls it back. Needs drift_window_rows > 0.
+    guard_outcomes: int = 500
+    guard_seconds: float = 3600.0
+    guard_alpha: float = 0.05
+    guard_margin: float = 0.1
+    guard_min_margin: float = 0.02
+    # Retraining (gateway.retraining_runs): the trainer as module:function ("" = none);
+    # logged outcomes this recent make its data (0 h: any age), at least retrain_min_rows
+    # of them; the newest retrain_holdout share is held out to validate the candidate,
+    # which must beat production by retrain_margin (relative) to be registered; the
+    # trainer's process is stopped after retrain_timeout seconds. On drift of a production
+    # version, and every retrain_interval seconds (0: never by schedule), a run starts.
+    trainer: str = ""
+    retrain_window_hours: float = 0.0
+    retrain_min_rows: int = 500
+    retrain_holdout: float = 0.2
+    retrain_margin: float = 0.01
+    retrain_timeout: float = 600.0
+    retrain_on_drift: bool = True
+    retrain_interval: float = 0.0
+    retrain_experiment_min_samples: int = 200
+    # Alerts: an alert raised again with the same key within this many seconds (and not
+    # acknowledged) is folded into the open one; new alerts are POSTed as JSON to the
+    # webhook when one is set.
+    alert_cooldown: float = 3600.0
+    alert_webhook_url: str = ""
     metrics_listen: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -152,6 +195,49 @@ class Settings:
                 f"outcome_limit must be > 0 and at most {MAX_OUTCOME_LIMIT:g}, "
                 f"got {self.outcome_limit!r}"
             )
+        if self.drift_window_rows < 0 or self.drift_window_rows > MAX_DRIFT_WINDOW_ROWS:
+            raise ConfigError(
+                f"drift_window_rows must be 0 (off) to {MAX_DRIFT_WINDOW_ROWS}, "
+                f"got {self.drift_window_rows}"
+            )
+        if self.drift_interval < 0 or self.alert_cooldown < 0:
+            raise ConfigError("drift_interval and alert_cooldown must be >= 0")
+        if self.drift_min_rows < 2 or self.drift_min_outcomes < 2:
+            raise ConfigError("drift_min_rows and drift_min_outcomes must be at least 2")
+        for name in ("drift_alpha", "drift_performance_alpha"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if self.drift_psi_threshold <= 0 or self.drift_performance_margin < 0:
+            raise ConfigError("drift_psi_threshold must be > 0 and drift_performance_margin >= 0")
+        if self.guard_outcomes < 1 or self.guard_seconds <= 0 or not 0.0 < self.guard_alpha < 1.0:
+            raise ConfigError(
+                "guard_outcomes must be >= 1, guard_seconds > 0 and guard_alpha in (0, 1)"
+            )
+        if self.guard_margin < 0 or self.guard_min_margin <= 0:
+            raise ConfigError("guard_margin must be >= 0 and guard_min_margin > 0")
+        if self.trainer and (":" not in self.trainer or self.trainer.startswith(":")):
+            raise ConfigError(f"trainer must be module:function, got {self.trainer!r}")
+        if self.retrain_min_rows < 10 or not 0.0 < self.retrain_holdout < 1.0:
+            raise ConfigError("retrain_min_rows must be >= 10 and retrain_holdout in (0, 1)")
+        if (
+            self.retrain_window_hours < 0
+            or self.retrain_margin < 0
+            or self.retrain_timeout <= 0
+            or self.retrain_interval < 0
+            or self.retrain_experiment_min_samples < 1
+        ):
+            raise ConfigError(
+                "retrain_window_hours, retrain_margin and retrain_interval must be >= 0, "
+                "retrain_timeout > 0 and retrain_experiment_min_samples >= 1"
+            )
+        if self.drift_correction not in ("bonferroni", "fdr"):
+            raise ConfigError(
+                f'drift_correction must be "bonferroni" or "fdr", got {self.drift_correction!r}'
+            )
+        if self.alert_webhook_url and not self.alert_webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigError("alert_webhook_url must be an http:// or https:// URL")
         if self.predlog_full_policy not in ("drop", "reject"):
             raise ConfigError(
                 f'predlog_full_policy must be "drop" or "reject", got {self.predlog_full_policy!r}'

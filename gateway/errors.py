@@ -87,6 +87,15 @@ class OutcomeNotAllowedError(GatewayError):
     """An outcome cannot be recorded for this prediction (e.g. it has several rows)."""
 
 
+class DriftMonitoringOffError(GatewayError):
+    """A drift check was asked of a gateway that keeps no live windows (or of a door that
+    has none: the CLI on a database)."""
+
+
+class RetrainingNotConfiguredError(GatewayError):
+    """Retraining was asked of a gateway (or door) with no trainer configured."""
+
+
 class ExperimentStatisticsError(GatewayError):
     """An experiment's stored outcomes give no valid statistics (e.g. sums that overflowed
     before outcome values were bounded); the experiment is skipped, never the others."""

@@ -1,4 +1,5 @@
-"""The use cases every door calls: register, promote, roll back, archive, and experiments.
+"""The use cases every door calls: register, promote, roll back, archive, experiments,
+drift checks and alerts.
 
 The gRPC admin API, the CLI on a database (``--db``), the CLI through a gateway
 (``--server``, which reaches the gRPC API) and the experiment monitor are doors: each
@@ -17,13 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.brief import brief_list
-from gateway.errors import ExperimentStatisticsError, InvalidInputError
+from gateway.errors import (
+    DriftMonitoringOffError,
+    ExperimentStatisticsError,
+    InvalidInputError,
+    RetrainingNotConfiguredError,
+)
 from registry import crashpoints
 from registry.entities import (
+    Alert,
+    AlertSeverity,
+    DriftReport,
     Experiment,
     ExperimentSpec,
     ExperimentState,
@@ -31,6 +42,8 @@ from registry.entities import (
     Model,
     ModelVersion,
     Pruned,
+    RetrainingRun,
+    RetrainingState,
     Stage,
     StageTransition,
     VersionSpec,
@@ -39,9 +52,14 @@ from registry.rules.values import MAX_RETENTION
 from registry.store.registry import Registry
 
 if TYPE_CHECKING:
+    from gateway.alerting import Alerts
+    from gateway.drift_checks import DriftChecker
     from gateway.experiments.results import Results
     from gateway.experiments.tracker import ExperimentTracker
+    from gateway.retraining_runs import Retrainer
     from gateway.serving.pool import Pool
+
+log = logging.getLogger(__name__)
 
 # The artifact size cap when none is given (converters.validate.DEFAULT_MAX_BYTES).
 DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -57,6 +75,11 @@ class Operations:
             database.
         tracker: the experiments' sequential tests (a fresh one by default).
         max_upload_bytes: the largest artifact ``register`` accepts.
+        drift: the gateway's drift checker (its live windows); None where there are no
+            live windows (the CLI on a database, a gateway with drift monitoring off).
+        alerts: raises the gateway's alerts (stored, then to its sinks); None: the jobs'
+            findings are only logged.
+        retrainer: runs retraining (a gateway with a trainer configured); None elsewhere.
     """
 
     def __init__(
@@ -66,9 +89,15 @@ class Operations:
         pool: Pool | None = None,
         tracker: ExperimentTracker | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        drift: DriftChecker | None = None,
+        alerts: Alerts | None = None,
+        retrainer: Retrainer | None = None,
     ) -> None:
         self.registry = registry
         self.pool = pool
+        self.drift = drift
+        self.alerts = alerts
+        self.retrainer = retrainer
         self._tracker = tracker
         self.max_upload_bytes = max_upload_bytes
 
@@ -206,8 +235,14 @@ class Operations:
         await self._swap()
         return moved
 
-    async def rollback(self, name: str, *, actor: str, reason: str = "") -> ModelVersion:
+    async def rollback(
+        self, name: str, *, actor: str, reason: str = "", expected_current: str | None = None
+    ) -> ModelVersion:
         """Restore the previous production version, once it loads and warms here.
+
+        Args:
+            expected_current: roll back only while this version is production (automatic
+                rollbacks: exactly one of several gateways rolls a promotion back).
 
         Raises:
             ArtifactLoadError: (with a pool) it cannot serve; nothing changed.
@@ -215,7 +250,9 @@ class Operations:
         """
         target = await self.registry.rollback_target(name)
         await self._check_serves(name, target.version)
-        restored = await self.registry.rollback(name, actor=actor, reason=reason)
+        restored = await self.registry.rollback(
+            name, actor=actor, reason=reason, expected_current=expected_current
+        )
         await self._swap()
         return restored
 
@@ -319,6 +356,114 @@ class Operations:
         self.tracker.forget(experiment.id)
         await self._swap()
         return ended
+
+    # -- drift and alerts ---------------------------------------------------------------
+
+    async def check_drift(
+        self, model: str | None = None, version: str | None = None
+    ) -> list[DriftReport]:
+        """Check the served versions' live windows now (all, one model's or one version)
+        and store a report of each.
+
+        Raises:
+            DriftMonitoringOffError: no live windows here (the CLI on a database, or a
+                gateway with GALGATE_DRIFT_WINDOW_ROWS=0).
+            ModelNotServedError: the model (or version) is not serving.
+        """
+        if self.drift is None:
+            raise DriftMonitoringOffError(
+                "drift is checked by a gateway on what it serves: ask a running gateway "
+                "(galgate --server ...), with drift monitoring on (GALGATE_DRIFT_WINDOW_ROWS > 0)"
+            )
+        return await self.drift.check(model or None, version or None)
+
+    async def list_drift_reports(
+        self,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        drift_only: bool = False,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[DriftReport]:
+        """Stored drift reports, newest first."""
+        return await self.registry.list_drift_reports(
+            model=model, version=version, drift_only=drift_only, limit=limit, before_id=before_id
+        )
+
+    async def get_drift_report(self, report_id: int) -> DriftReport:
+        """One stored drift report."""
+        return await self.registry.get_drift_report(report_id)
+
+    async def list_alerts(
+        self,
+        *,
+        open_only: bool = False,
+        model: str | None = None,
+        severity: AlertSeverity | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[Alert]:
+        """Stored alerts, newest first."""
+        return await self.registry.list_alerts(
+            open_only=open_only, model=model, severity=severity, limit=limit, before_id=before_id
+        )
+
+    async def raise_alert(
+        self,
+        key: str,
+        kind: str,
+        severity: AlertSeverity,
+        message: str,
+        *,
+        model: str = "",
+        version: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> Alert | None:
+        """Raise an alert (see ``gateway.alerting``); without alerts here, log it."""
+        if self.alerts is None:
+            log.warning("alert %s (%s): %s", key, severity.value, message)
+            return None
+        return await self.alerts.raise_alert(
+            key, kind, severity, message, model=model, version=version, details=details
+        )
+
+    async def acknowledge_alert(self, alert_id: int, *, actor: str, note: str = "") -> Alert:
+        """Mark an alert seen; a later alert of its key opens a new one."""
+        return await self.registry.acknowledge_alert(alert_id, actor=actor, note=note)
+
+    # -- retraining ---------------------------------------------------------------------
+
+    async def trigger_retraining(
+        self, model: str, *, trigger: str = "admin", reason: str = ""
+    ) -> RetrainingRun:
+        """Start retraining ``model`` now (the run goes on in the background).
+
+        Raises:
+            RetrainingNotConfiguredError: no trainer here (the CLI on a database, or a
+                gateway without GALGATE_TRAINER).
+            ModelNotFoundError: unknown model.
+            RetrainingInProgressError: the model has a running run (any gateway).
+        """
+        if self.retrainer is None or not self.retrainer.configured:
+            raise RetrainingNotConfiguredError(
+                "retraining runs in a gateway with a trainer configured (GALGATE_TRAINER="
+                "module:function): ask it with --server"
+            )
+        return await self.retrainer.trigger(model, trigger=trigger, reason=reason or trigger)
+
+    async def list_retraining_runs(
+        self,
+        *,
+        model: str | None = None,
+        state: RetrainingState | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[RetrainingRun]:
+        """Retraining runs, newest first."""
+        return await self.registry.list_retraining_runs(
+            model=model, state=state, limit=limit, before_id=before_id
+        )
 
     async def _check_serves(self, name: str, version: str) -> None:
         """Load and warm the version (the probe included), or raise ArtifactLoadError.

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # (experiment_id, arm, metric_value); may return an awaitable.
 OutcomeCallback = Callable[[int, str, float], Awaitable[None] | None]
+# (the prediction, the outcome's value), for every newly recorded outcome.
+ScoredCallback = Callable[[PredictionRecord, float], None]
 
 
 class OutcomeStore(Protocol):
@@ -73,6 +75,8 @@ class OutcomeRecorder:
             NOT_FOUND at once, without a lookup or a wait.
         on_outcome: called after the write with ``(experiment_id, arm, metric_value)``
             for each newly recorded outcome of an experiment prediction (bandit updates).
+        on_scored: called after the write with ``(prediction, value)`` for each newly
+            recorded outcome (the live windows of drift checks); must not block.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class OutcomeRecorder:
         limit: float = 1e12,
         ids: PredictionIds | None = None,
         on_outcome: OutcomeCallback | None = None,
+        on_scored: ScoredCallback | None = None,
     ) -> None:
         self._store = store
         self.limit = limit
@@ -93,6 +98,7 @@ class OutcomeRecorder:
         self.wait = wait
         self.poll = max(poll, 0.005)
         self.on_outcome = on_outcome
+        self.on_scored = on_scored
         self._metrics: dict[int, Metric] = {}
 
     async def record(self, items: Sequence[tuple[str, float]]) -> list[bool]:
@@ -153,6 +159,7 @@ class OutcomeRecorder:
         duplicates = await self._store.record_outcomes(outcomes)
         crashpoints.reached("outcome.after_commit")
         await self._notify(outcomes, duplicates)
+        self._scored(predictions, unique, duplicates)
         by_id = dict(zip((o.prediction_id for o in outcomes), duplicates, strict=True))
         seen: set[str] = set()
         result = []
@@ -188,6 +195,23 @@ class OutcomeRecorder:
                 raise PredictionNotFoundError(missing[0], self.wait, len(missing) - 1)
             await asyncio.sleep(min(self.poll, remaining))
         return [found[pid] for pid in ids], [r for pid, r in unwritten.items() if pid in found]
+
+    def _scored(
+        self,
+        predictions: list[PredictionRecord],
+        items: list[tuple[str, float]],
+        duplicates: list[bool],
+    ) -> None:
+        if self.on_scored is None:
+            return
+        for prediction, (_, value), duplicate in zip(predictions, items, duplicates, strict=True):
+            if duplicate:
+                continue
+            try:
+                self.on_scored(prediction, value)
+            except Exception:
+                # The outcome is durable already; live windows are best effort.
+                log.exception("on_scored callback failed for %r", prediction.prediction_id)
 
     async def _metric(self, experiment_id: int) -> Metric:
         metric = self._metrics.get(experiment_id)

@@ -111,6 +111,8 @@ class PredictPath:
         model = request.model
         if model.stats is not None:
             model.stats.observe(time.perf_counter() - request.started, request.rows)
+        if model.live is not None:
+            model.live.inputs.add(request.x)
         if self._append is not None:
             self._append(
                 request.served,

@@ -170,6 +170,24 @@ class Metrics:
             "Alerts never sent to a webhook: its queue was full or it stopped first.",
             registry=self.registry,
         )
+        self.drift_checks = Counter(
+            "galgate_drift_checks",
+            "Drift checks of served versions, by result (drift or ok).",
+            ["model", "version", "result"],
+            registry=self.registry,
+        )
+        self.alerts_raised = Counter(
+            "galgate_alerts_raised",
+            "New alerts raised (not folded into an open one), by kind and severity.",
+            ["kind", "severity"],
+            registry=self.registry,
+        )
+        self.rollbacks = Counter(
+            "galgate_automatic_rollbacks",
+            "Promotions rolled back by the promotion guard.",
+            ["model"],
+            registry=self.registry,
+        )
 
     def version_stats(self, model: str, version: str) -> VersionStats:
         """The stats object of one version, made once and kept (a reload reuses it)."""

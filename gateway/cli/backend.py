@@ -14,7 +14,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from registry import Model, ModelVersion, Stage, StageTransition
-from registry.entities import Experiment, ExperimentSpec, ExperimentState, Pruned
+from registry.entities import (
+    Alert,
+    AlertSeverity,
+    DriftReport,
+    Experiment,
+    ExperimentSpec,
+    ExperimentState,
+    Pruned,
+    RetrainingRun,
+    RetrainingState,
+)
 from registry.store.registry import Registry
 
 if TYPE_CHECKING:
@@ -105,6 +115,45 @@ class Backend(Protocol):
         """Pause (PAUSED), resume (RUNNING) or stop (STOPPED) an experiment; returns it."""
         ...
 
+    async def check_drift(self, *, model: str | None, version: str | None) -> list[DriftReport]:
+        """Check served versions for drift now (a gateway only); returns the reports."""
+        ...
+
+    async def list_drift_reports(
+        self, *, model: str | None, version: str | None, drift_only: bool, limit: int
+    ) -> list[DriftReport]:
+        """Stored drift reports, newest first."""
+        ...
+
+    async def get_drift_report(self, report_id: int) -> DriftReport:
+        """One stored drift report."""
+        ...
+
+    async def list_alerts(
+        self,
+        *,
+        open_only: bool,
+        model: str | None,
+        severity: AlertSeverity | None,
+        limit: int,
+    ) -> list[Alert]:
+        """Stored alerts, newest first."""
+        ...
+
+    async def acknowledge_alert(self, alert_id: int, *, actor: str, note: str) -> Alert:
+        """Mark an alert seen; returns it."""
+        ...
+
+    async def trigger_retraining(self, model: str, *, reason: str) -> RetrainingRun:
+        """Start retraining a model now (a gateway with a trainer only); returns the run."""
+        ...
+
+    async def list_retraining_runs(
+        self, *, model: str | None, state: RetrainingState | None, limit: int
+    ) -> list[RetrainingRun]:
+        """Retraining runs, newest first."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -188,6 +237,42 @@ class LocalBackend:
         self, experiment_id: int, to: ExperimentState, *, actor: str, reason: str
     ) -> Experiment:
         return await self._ops.move_experiment(experiment_id, to, actor=actor, reason=reason)
+
+    async def check_drift(self, *, model: str | None, version: str | None) -> list[DriftReport]:
+        return await self._ops.check_drift(model, version)  # refused: no live windows here
+
+    async def list_drift_reports(
+        self, *, model: str | None, version: str | None, drift_only: bool, limit: int
+    ) -> list[DriftReport]:
+        return await self._ops.list_drift_reports(
+            model=model, version=version, drift_only=drift_only, limit=limit
+        )
+
+    async def get_drift_report(self, report_id: int) -> DriftReport:
+        return await self._ops.get_drift_report(report_id)
+
+    async def list_alerts(
+        self,
+        *,
+        open_only: bool,
+        model: str | None,
+        severity: AlertSeverity | None,
+        limit: int,
+    ) -> list[Alert]:
+        return await self._ops.list_alerts(
+            open_only=open_only, model=model, severity=severity, limit=limit
+        )
+
+    async def acknowledge_alert(self, alert_id: int, *, actor: str, note: str) -> Alert:
+        return await self._ops.acknowledge_alert(alert_id, actor=actor, note=note)
+
+    async def trigger_retraining(self, model: str, *, reason: str) -> RetrainingRun:
+        return await self._ops.trigger_retraining(model, reason=reason)  # refused: no trainer
+
+    async def list_retraining_runs(
+        self, *, model: str | None, state: RetrainingState | None, limit: int
+    ) -> list[RetrainingRun]:
+        return await self._ops.list_retraining_runs(model=model, state=state, limit=limit)
 
     async def close(self) -> None:
         await self._registry.close()

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli import models, predictions
+from gateway.cli import health, models, predictions
 from gateway.cli.backend import Backend, CliError, LocalBackend
 from gateway.cli.errors import db_reason, print_error, report_expected, show_warning
 from gateway.cli.experiments import render_experiments_result, run_experiments
@@ -40,6 +40,8 @@ async def run_command(args: argparse.Namespace, backend: Backend) -> Any:
         return await live.run(args, backend)
     if args.command in predictions.COMMANDS:
         return await predictions.run(args, backend)
+    if args.command in health.COMMANDS:
+        return await health.run(args, backend)
     raise CliError(f"unknown command {args.command!r}")
 
 
@@ -53,6 +55,8 @@ def render(args: argparse.Namespace, result: Any) -> str:
         return live.render(args, result)
     if args.command in predictions.COMMANDS:
         return predictions.render(args, result)
+    if args.command in health.COMMANDS:
+        return health.render(args, result)
     return models.render(args, result)
 
 

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from gateway.cli import args as cli_args
 from gateway.cli.errors import fail
 from gateway.cli.experiments import add_experiment_actions
+from gateway.cli.health import add_health_commands
 from gateway.config import DEFAULT_DB
 from registry import Stage
 
@@ -78,6 +79,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )
     actions.required = True
     add_experiment_actions(actions, [common, remote])
+    add_health_commands(commands, [common, remote], [common, remote_only])
     return root
 
 

@@ -21,6 +21,7 @@ from gateway._pb.galgate.v1 import admin_pb2_grpc as admin_grpc
 from gateway._pb.galgate.v1 import prediction_pb2 as predict_pb
 from gateway._pb.galgate.v1 import prediction_pb2_grpc as predict_grpc
 from gateway.cli.backend import CliError, ExperimentReport
+from gateway.wire import health as wire_health
 from gateway.wire.common import ACTOR_METADATA
 from gateway.wire.experiments import experiment_from_info, experiment_request, results_from_message
 from gateway.wire.models import (
@@ -33,7 +34,16 @@ from gateway.wire.prediction import Prediction, prediction_from_response
 from gateway.wire.status import GatewayStatus, status_from_message
 from gateway.wire.uploads import upload_requests
 from registry import Event, Model, ModelVersion, Stage, StageTransition
-from registry.entities import Experiment, ExperimentSpec, ExperimentState
+from registry.entities import (
+    Alert,
+    AlertSeverity,
+    DriftReport,
+    Experiment,
+    ExperimentSpec,
+    ExperimentState,
+    RetrainingRun,
+    RetrainingState,
+)
 
 if TYPE_CHECKING:
     from gateway.registration import PreparedVersion
@@ -275,6 +285,58 @@ class RemoteBackend:
             raise CliError(f"an experiment cannot be moved to {to.value} through --server")
         request = admin_pb.ExperimentStateRequest(id=experiment_id, reason=reason)
         return experiment_from_info(self._call(methods[to], request, actor))
+
+    async def check_drift(self, *, model: str | None, version: str | None) -> list[DriftReport]:
+        request = admin_pb.CheckDriftRequest(model=model or "", version=version or "")
+        response = self._call(self._admin.CheckDrift, request)
+        return [wire_health.drift_report(r) for r in response.reports]
+
+    async def list_drift_reports(
+        self, *, model: str | None, version: str | None, drift_only: bool, limit: int
+    ) -> list[DriftReport]:
+        request = admin_pb.ListDriftReportsRequest(
+            model=model or "", version=version or "", drift_only=drift_only, limit=limit
+        )
+        response = self._call(self._admin.ListDriftReports, request)
+        return [wire_health.drift_report(r) for r in response.reports]
+
+    async def get_drift_report(self, report_id: int) -> DriftReport:
+        request = admin_pb.GetDriftReportRequest(id=report_id)
+        return wire_health.drift_report(self._call(self._admin.GetDriftReport, request))
+
+    async def list_alerts(
+        self,
+        *,
+        open_only: bool,
+        model: str | None,
+        severity: AlertSeverity | None,
+        limit: int,
+    ) -> list[Alert]:
+        request = admin_pb.ListAlertsRequest(
+            open_only=open_only,
+            model=model or "",
+            severity=severity.value if severity is not None else "",
+            limit=limit,
+        )
+        response = self._call(self._admin.ListAlerts, request)
+        return [wire_health.alert(a) for a in response.alerts]
+
+    async def acknowledge_alert(self, alert_id: int, *, actor: str, note: str) -> Alert:
+        request = admin_pb.AcknowledgeAlertRequest(id=alert_id, note=note)
+        return wire_health.alert(self._call(self._admin.AcknowledgeAlert, request, actor))
+
+    async def trigger_retraining(self, model: str, *, reason: str) -> RetrainingRun:
+        request = admin_pb.TriggerRetrainingRequest(model=model, reason=reason)
+        return wire_health.run(self._call(self._admin.TriggerRetraining, request))
+
+    async def list_retraining_runs(
+        self, *, model: str | None, state: RetrainingState | None, limit: int
+    ) -> list[RetrainingRun]:
+        request = admin_pb.ListRetrainingRunsRequest(
+            model=model or "", state=state.value if state is not None else "", limit=limit
+        )
+        response = self._call(self._admin.ListRetrainingRuns, request)
+        return [wire_health.run(r) for r in response.runs]
 
     async def status(self) -> GatewayStatus:
         """What the gateway process serves and what failed to load (GetStatus)."""

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from gateway.errors import GatewayError
 from gateway.experiments.failures import MONITOR, ExperimentFailures
 from gateway.experiments.tracker import Look
-from registry.entities import Experiment, ExperimentState, Stage
+from gateway.stats.srm import sample_ratio
+from registry.entities import AlertSeverity, Experiment, ExperimentState, Stage
 from registry.errors import RegistryError, UnavailableError
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ACTOR = "galgate-monitor"
+# Strategies whose split is planned and fixed: a sample-ratio check applies.
+FIXED_SPLIT = frozenset({"random", "weighted"})
 
 
 class Monitor:
@@ -70,6 +73,7 @@ class Monitor:
         for experiment in running:
             try:
                 look = await self._ops.tracker.look(experiment)
+                await self._check_split(experiment, look)
                 await self._decide(experiment, look)
             except (asyncio.CancelledError, UnavailableError):
                 raise  # the registry is down: the whole pass is retried next interval
@@ -78,6 +82,36 @@ class Monitor:
             else:
                 self._failures.clear(experiment.id, MONITOR)
         self._failures.keep_only({e.id for e in running}, MONITOR)
+
+    async def _check_split(self, experiment: Experiment, look: Look) -> None:
+        """Alert on a sample-ratio mismatch: arms that do not hold the planned split (a
+        broken router biases every number the experiment reports). Only strategies with
+        a fixed split are checked; bandits move traffic on purpose."""
+        spec = experiment.spec
+        if spec.strategy not in FIXED_SPLIT:
+            return
+        results = look.results
+        check = sample_ratio(results.control.predictions, results.treatment.predictions, spec.split)
+        if check is None or not check.mismatch:
+            return
+        await self._ops.raise_alert(
+            f"srm:{experiment.id}",
+            "srm",
+            AlertSeverity.CRITICAL,
+            f"experiment {experiment.id} ({spec.model}): sample-ratio mismatch — treatment "
+            f"holds {check.observed_treatment_share:.1%} of {check.control + check.treatment} "
+            f"predictions, {spec.split:.1%} planned (chi-square p={check.p_value:.2g}); its "
+            "results are not trustworthy until the routing is fixed",
+            model=spec.model,
+            details={
+                "experiment_id": experiment.id,
+                "control": check.control,
+                "treatment": check.treatment,
+                "planned_treatment_share": spec.split,
+                "chi2": check.chi2,
+                "p_value": check.p_value,
+            },
+        )
 
     async def _decide(self, experiment: Experiment, look: Look) -> None:
         spec, results = experiment.spec, look.results

@@ -14,6 +14,7 @@ from gateway.operations import Operations
 from gateway.predlog import PredictionLog
 from gateway.server.status import grpc_errors
 from gateway.wire import experiments as wire_experiments
+from gateway.wire import health as wire_health
 from gateway.wire import models as wire_models
 from gateway.wire import status as wire_status
 from gateway.wire import uploads as wire_uploads
@@ -50,6 +51,8 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
         self._predlog = predlog
         self._settings = settings
         self.metrics = self._pool.metrics
+        # Bytes a list reply may take (the client pages on with before_id).
+        self._budget = settings.max_message_bytes - _REPLY_MARGIN
 
     async def RegisterModel(self, request_iterator, context):
         header, artifact, profile = await self._receive_upload(request_iterator)
@@ -195,3 +198,58 @@ class AdminServicer(pb_grpc.ModelAdminServicer):
 
     async def StopExperiment(self, request, context):
         return await self._move(request, context, ExperimentState.STOPPED)
+
+    async def CheckDrift(self, request, context):
+        reports = await self._ops.check_drift(request.model or None, request.version or None)
+        return pb.ListDriftReportsResponse(
+            reports=wire_health.within_budget(reports, wire_health.drift_report_info, self._budget)
+        )
+
+    async def GetDriftReport(self, request, context):
+        return wire_health.drift_report_info(await self._ops.get_drift_report(request.id))
+
+    async def ListDriftReports(self, request, context):
+        reports = await self._ops.list_drift_reports(
+            model=request.model or None,
+            version=request.version or None,
+            drift_only=request.drift_only,
+            limit=wire_health.list_limit(request.limit, wire_health.DEFAULT_REPORTS),
+            before_id=request.before_id or None,
+        )
+        return pb.ListDriftReportsResponse(
+            reports=wire_health.within_budget(reports, wire_health.drift_report_info, self._budget)
+        )
+
+    async def ListAlerts(self, request, context):
+        alerts = await self._ops.list_alerts(
+            open_only=request.open_only,
+            model=request.model or None,
+            severity=wire_health.parse_severity(request.severity) if request.severity else None,
+            limit=wire_health.list_limit(request.limit, wire_health.DEFAULT_ALERTS),
+            before_id=request.before_id or None,
+        )
+        return pb.ListAlertsResponse(
+            alerts=wire_health.within_budget(alerts, wire_health.alert_info, self._budget)
+        )
+
+    async def AcknowledgeAlert(self, request, context):
+        alert = await self._ops.acknowledge_alert(
+            request.id, actor=_actor(context), note=request.note
+        )
+        return wire_health.alert_info(alert)
+
+    async def TriggerRetraining(self, request, context):
+        reason = request.reason or f"asked by {_actor(context)}"
+        run = await self._ops.trigger_retraining(request.model, trigger="admin", reason=reason)
+        return wire_health.run_info(run)
+
+    async def ListRetrainingRuns(self, request, context):
+        runs = await self._ops.list_retraining_runs(
+            model=request.model or None,
+            state=wire_health.parse_run_state(request.state) if request.state else None,
+            limit=wire_health.list_limit(request.limit, wire_health.DEFAULT_REPORTS),
+            before_id=request.before_id or None,
+        )
+        return pb.ListRetrainingRunsResponse(
+            runs=wire_health.within_budget(runs, wire_health.run_info, self._budget)
+        )

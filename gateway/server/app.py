@@ -15,22 +15,29 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from gateway._pb.galgate.v1 import admin_pb2, prediction_pb2
 from gateway._pb.inference import grpc_predict_v2_pb2
 from gateway.admission import Slots
+from gateway.alerting import Alerts
 from gateway.config import Settings
+from gateway.drift_checks import DriftChecker, DriftPolicy, feed_live_windows
 from gateway.errors import ListenError
 from gateway.experiments.failures import ExperimentFailures
 from gateway.experiments.tracker import ExperimentTracker
+from gateway.jobs.drift import DriftWatch
+from gateway.jobs.guard import GuardPolicy, PromotionGuard
 from gateway.jobs.monitor import Monitor
 from gateway.jobs.retention import LogMaintenance, Retention
+from gateway.jobs.retraining import RetrainingSchedule
 from gateway.operations import Operations
 from gateway.outcomes import OutcomeRecorder
 from gateway.predict import PredictPath
 from gateway.predlog import PredictionLog
 from gateway.prometheus import Metrics
+from gateway.retraining_runs import Retrainer
 from gateway.server.admin_servicer import AdminServicer
 from gateway.server.auth import TokenAuthInterceptor
 from gateway.server.handlers import add_service
 from gateway.server.inference_servicer import InferenceServicer
 from gateway.server.prediction_servicer import PredictionServicer
+from gateway.server.retraining import retrain_on_drift, retraining_policy
 from gateway.server.services import (
     REFLECTION_STREAMS,
     SERVICES,
@@ -40,6 +47,7 @@ from gateway.server.services import (
     access_tokens,
     service_descriptor,
 )
+from gateway.server.sinks import alert_sink
 from gateway.serving import notify
 from gateway.serving.batching import BatchPolicy
 from gateway.serving.ids import PredictionIds
@@ -66,6 +74,15 @@ class Gateway:
     monitor: Monitor
     # Deletes old prediction-log rows; None when everything is kept.
     retention: Retention | None
+    # Checks the served versions for drift every drift_interval; None when off.
+    drift_watch: DriftWatch | None
+    # Rolls back a promotion whose new version degrades; None without live windows.
+    guard: PromotionGuard | None
+    # Raises alerts through the registry and the configured sinks.
+    alerts: Alerts
+    # Runs retraining (when a trainer is configured) and its schedule (None: none).
+    retrainer: Retrainer
+    schedule: RetrainingSchedule | None
     # The prediction log writer: started with the server, drained after it stops.
     predlog: PredictionLog
     # RecordOutcome's recorder; its ``on_outcome`` hook feeds the bandits.
@@ -91,6 +108,7 @@ class Gateway:
         """
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.predlog.start()
+        self.alerts.start()
         try:
             await self._connect()
         except Exception as exc:
@@ -151,6 +169,24 @@ class Gateway:
                 self.monitor.run(self.settings.monitor_interval), name="galgate-monitor"
             )
         )
+        if self.schedule is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self.schedule.run(self.settings.retrain_interval), name="galgate-retraining"
+                )
+            )
+        if self.guard is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self.guard.run(self.settings.monitor_interval), name="galgate-guard"
+                )
+            )
+        if self.drift_watch is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self.drift_watch.run(self.settings.drift_interval), name="galgate-drift"
+                )
+            )
         if self.retention is not None:
             self._tasks.append(
                 asyncio.create_task(
@@ -194,6 +230,7 @@ class Gateway:
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         # After server.stop: every Predict that was answered is in the queue by now.
         await self.predlog.stop()
+        await self.retrainer.stop()  # runs in flight are recorded as cancelled
         await asyncio.to_thread(self.pool.metrics.close)
         for task in self._tasks:
             task.cancel()
@@ -201,6 +238,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.alerts.stop()  # after the jobs: what they raised is delivered
 
 
 def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = False) -> Gateway:
@@ -242,6 +280,7 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
     pool = Pool(
         registry,
         retained_versions=settings.retained_versions,
+        live_rows=settings.drift_window_rows,
         metrics=metrics,
         experiment_failures=failures,
         # With any token set, NOT_FOUND does not list what else is served.
@@ -257,6 +296,7 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         limit=settings.outcome_limit,
         ids=ids,
         on_outcome=pool.learners.observe,  # bandits learn from every outcome
+        on_scored=feed_live_windows(pool),  # drift checks see every outcome's error
     )
     policy = BatchPolicy(
         max_rows=settings.max_batch_rows,
@@ -283,12 +323,29 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         InferenceServicer(pool, path),
         service_descriptor(grpc_predict_v2_pb2, "GRPCInferenceService"),
     )
+    alerts = Alerts(
+        registry,
+        alert_sink(settings, metrics),
+        cooldown=timedelta(seconds=settings.alert_cooldown),
+        metrics=metrics,
+    )
+    drift = (
+        DriftChecker(registry, pool, DriftPolicy.from_settings(settings), alerts, metrics)
+        if settings.drift_window_rows
+        else None
+    )
     operations = Operations(
         registry,
         pool=pool,
         tracker=ExperimentTracker(registry),
         max_upload_bytes=settings.max_upload_bytes,
+        drift=drift,
+        alerts=alerts,
     )
+    retrainer = Retrainer(operations, retraining_policy(settings))
+    operations.retrainer = retrainer
+    if drift is not None and retrainer.configured and settings.retrain_on_drift:
+        drift.on_drift = retrain_on_drift(operations)
     add_service(
         server,
         AdminServicer(operations, settings, predlog, slots=admin_slots),
@@ -331,6 +388,30 @@ def build_server(settings: Settings, registry: Registry, *, reuse_port: bool = F
         pool=pool,
         health=health_servicer,
         monitor=Monitor(operations, failures=failures),
+        drift_watch=(
+            DriftWatch(operations) if drift is not None and settings.drift_interval > 0 else None
+        ),
+        guard=(
+            PromotionGuard(
+                operations,
+                GuardPolicy(
+                    outcomes=settings.guard_outcomes,
+                    seconds=settings.guard_seconds,
+                    alpha=settings.guard_alpha,
+                    margin=settings.guard_margin,
+                    min_margin=settings.guard_min_margin,
+                ),
+            )
+            if settings.drift_window_rows
+            else None
+        ),
+        alerts=alerts,
+        retrainer=retrainer,
+        schedule=(
+            RetrainingSchedule(operations)
+            if retrainer.configured and settings.retrain_interval > 0
+            else None
+        ),
         retention=(
             Retention(operations, timedelta(hours=settings.prediction_retention_hours))
             if settings.prediction_retention_hours > 0

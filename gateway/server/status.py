@@ -16,6 +16,7 @@ from gateway.brief import clip_message
 from gateway.errors import (
     ArtifactLoadError,
     DeadlineExceededError,
+    DriftMonitoringOffError,
     ExperimentStatisticsError,
     InvalidInputError,
     ListenError,
@@ -28,6 +29,7 @@ from gateway.errors import (
     QueueFullError,
     RetrainingCancelledError,
     RetrainingError,
+    RetrainingNotConfiguredError,
     TrainerTimeoutError,
 )
 from gateway.server.handlers import Undecodable
@@ -71,6 +73,8 @@ _STATUS: dict[type[Exception], grpc.StatusCode] = {
     PredictionNotFoundError: Code.NOT_FOUND,
     OutcomeNotAllowedError: Code.FAILED_PRECONDITION,
     ExperimentStatisticsError: Code.FAILED_PRECONDITION,
+    DriftMonitoringOffError: Code.FAILED_PRECONDITION,
+    RetrainingNotConfiguredError: Code.FAILED_PRECONDITION,
     ModelOutputError: Code.FAILED_PRECONDITION,
     DeadlineExceededError: Code.DEADLINE_EXCEEDED,
     # retraining (its data, config and trainer failures: TrainerError and the others)

@@ -21,6 +21,7 @@ from gateway.errors import ModelOutputError
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
 
+    from gateway.drift.live import LiveWindows
     from gateway.prometheus import VersionStats
 
 # A version whose one-row run takes longer than this (measured at warm-up) is run in a
@@ -69,6 +70,9 @@ class LoadedModel:
     label_values: np.ndarray | None
     # Latency/rows counters (gateway.prometheus.VersionStats), bound when the pool adopts it.
     stats: VersionStats | None = None
+    # Recent inputs and outcome errors for drift checks, bound when the pool adopts it
+    # (None when drift monitoring is off).
+    live: LiveWindows | None = None
     # Set by warm(): the one-row run is slow enough to belong in a thread.
     slow: bool = False
 

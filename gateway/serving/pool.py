@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway.drift.live import LiveWindows
 from gateway.errors import ArtifactLoadError
 from gateway.experiments.failures import ROUTING, ExperimentFailures
 from gateway.experiments.learners import Learners
@@ -53,8 +54,11 @@ class Pool:
         experiment_failures: ExperimentFailures | None = None,
         disclose: bool = True,
         learners: Learners | None = None,
+        live_rows: int = 0,
     ) -> None:
         self.registry = registry
+        # Rows (and outcome errors) each loaded version keeps for drift checks; 0: none.
+        self._live_rows = live_rows
         # The running experiments' strategies, kept across snapshots so learning
         # survives a swap; the outcome path feeds them.
         self.learners = learners or Learners(registry)
@@ -206,10 +210,23 @@ class Pool:
         )
 
     def _adopt(self, model: LoadedModel) -> LoadedModel:
-        """Bind the version's metric counters once, so Predict does no label lookup."""
+        """Bind the version's metric counters once, so Predict does no label lookup, and
+        its live windows when drift monitoring is on."""
+        live = None
+        if self._live_rows:
+            live = LiveWindows(
+                model.signature.n_features,
+                classifier=model.signature.task == "classification",
+                rows=self._live_rows,
+                outcomes=self._live_rows,
+            )
         return dataclasses.replace(
-            model, stats=self.metrics.version_stats(model.name, model.version)
+            model, stats=self.metrics.version_stats(model.name, model.version), live=live
         )
+
+    def loaded(self, name: str, version: str) -> LoadedModel | None:
+        """The loaded version (serving or retained), or None."""
+        return self._loaded.get((name, version))
 
     def _prune(self, serving: set[tuple[str, str]]) -> None:
         """Unload versions beyond the retained count per model (never a serving one)."""

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from registry import artifacts, crashpoints
 from registry.entities import ModelVersion, Stage, VersionSpec
-from registry.errors import ConflictError, InvalidArgumentError
+from registry.errors import ConflictError, InvalidArgumentError, InvalidStageTransitionError
 from registry.rules import naming, stages
 from registry.rules.values import check_audit
 from registry.rules.versions import version_columns
@@ -223,7 +223,12 @@ class VersionStore(Store):
             return previous.to_entity()
 
     async def rollback(
-        self, name: str, *, actor: str = "unknown", reason: str = ""
+        self,
+        name: str,
+        *,
+        actor: str = "unknown",
+        reason: str = "",
+        expected_current: str | None = None,
     ) -> ModelVersion:
         """Put the previous production version back into production.
 
@@ -236,18 +241,30 @@ class VersionStore(Store):
             name: model name.
             actor: who (audit trail).
             reason: why (audit trail).
+            expected_current: roll back only if this version is production now — for
+                automatic rollbacks: when several gateways decide to roll back the same
+                promotion, exactly one does, and none rolls back a second time.
 
         Returns:
             The version now in production.
 
         Raises:
             ModelNotFoundError: unknown model.
-            InvalidStageTransitionError: no previous production version to go back to.
+            InvalidStageTransitionError: no previous production version to go back to, or
+                ``expected_current`` is not production (any more).
         """
         async with self._write() as session:
             at = utcnow()
             model = await model_row(session, name, lock=True)
             current, previous = await rollback_rows(session, model)
+            if expected_current is not None and (
+                current is None or current.version != expected_current
+            ):
+                now = "no version" if current is None else f"version {current.version!r}"
+                raise InvalidStageTransitionError(
+                    f"model {name!r}: {now} is in production, not {expected_current!r}; "
+                    "not rolled back"
+                )
             if current is not None:
                 await move(
                     session,

@@ -9,6 +9,124 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CheckDriftRequest(_message.Message):
+    __slots__ = ("model", "version")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: str
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class GetDriftReportRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class ListDriftReportsRequest(_message.Message):
+    __slots__ = ("model", "version", "drift_only", "limit", "before_id")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_ID_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: str
+    drift_only: bool
+    limit: int
+    before_id: int
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., drift_only: _Optional[bool] = ..., limit: _Optional[int] = ..., before_id: _Optional[int] = ...) -> None: ...
+
+class DriftReportInfo(_message.Message):
+    __slots__ = ("id", "model", "version", "created_at", "drift", "kinds", "live_rows", "outcomes", "summary", "details_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_ROWS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    model: str
+    version: str
+    created_at: _timestamp_pb2.Timestamp
+    drift: bool
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    live_rows: int
+    outcomes: int
+    summary: str
+    details_json: str
+    def __init__(self, id: _Optional[int] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., drift: _Optional[bool] = ..., kinds: _Optional[_Iterable[str]] = ..., live_rows: _Optional[int] = ..., outcomes: _Optional[int] = ..., summary: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+
+class ListDriftReportsResponse(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[DriftReportInfo]
+    def __init__(self, reports: _Optional[_Iterable[_Union[DriftReportInfo, _Mapping]]] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("open_only", "model", "severity", "limit", "before_id")
+    OPEN_ONLY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_ID_FIELD_NUMBER: _ClassVar[int]
+    open_only: bool
+    model: str
+    severity: str
+    limit: int
+    before_id: int
+    def __init__(self, open_only: _Optional[bool] = ..., model: _Optional[str] = ..., severity: _Optional[str] = ..., limit: _Optional[int] = ..., before_id: _Optional[int] = ...) -> None: ...
+
+class AlertInfo(_message.Message):
+    __slots__ = ("id", "key", "kind", "severity", "model", "version", "message", "details_json", "created_at", "last_seen_at", "count", "acknowledged_at", "acknowledged_by", "acknowledgement")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_BY_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGEMENT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    key: str
+    kind: str
+    severity: str
+    model: str
+    version: str
+    message: str
+    details_json: str
+    created_at: _timestamp_pb2.Timestamp
+    last_seen_at: _timestamp_pb2.Timestamp
+    count: int
+    acknowledged_at: _timestamp_pb2.Timestamp
+    acknowledged_by: str
+    acknowledgement: str
+    def __init__(self, id: _Optional[int] = ..., key: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[str] = ..., message: _Optional[str] = ..., details_json: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., count: _Optional[int] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., acknowledgement: _Optional[str] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts",)
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[AlertInfo]
+    def __init__(self, alerts: _Optional[_Iterable[_Union[AlertInfo, _Mapping]]] = ...) -> None: ...
+
+class AcknowledgeAlertRequest(_message.Message):
+    __slots__ = ("id", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    note: str
+    def __init__(self, id: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
+
 class CreateExperimentRequest(_message.Message):
     __slots__ = ("model", "control_version", "treatment_version", "strategy", "split", "epsilon", "metric", "confidence", "min_detectable_effect", "min_samples", "max_loss", "end_time", "auto_promote", "name", "description", "create_only")
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -467,3 +585,61 @@ class GatewayStatus(_message.Message):
     prediction_log_dropped: int
     experiment_failures: _containers.RepeatedCompositeFieldContainer[ExperimentFailure]
     def __init__(self, event_id: _Optional[int] = ..., loaded: _Optional[_Iterable[_Union[LoadedVersion, _Mapping]]] = ..., failures: _Optional[_Iterable[_Union[LoadFailure, _Mapping]]] = ..., serving: _Optional[bool] = ..., prediction_log_queued: _Optional[int] = ..., prediction_log_dropped: _Optional[int] = ..., experiment_failures: _Optional[_Iterable[_Union[ExperimentFailure, _Mapping]]] = ...) -> None: ...
+
+class TriggerRetrainingRequest(_message.Message):
+    __slots__ = ("model", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListRetrainingRunsRequest(_message.Message):
+    __slots__ = ("model", "state", "limit", "before_id")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_ID_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    state: str
+    limit: int
+    before_id: int
+    def __init__(self, model: _Optional[str] = ..., state: _Optional[str] = ..., limit: _Optional[int] = ..., before_id: _Optional[int] = ...) -> None: ...
+
+class RetrainingRunInfo(_message.Message):
+    __slots__ = ("id", "model", "state", "trigger", "reason", "parent_version", "owner", "started_at", "heartbeat_at", "finished_at", "new_version", "experiment_id", "error", "details_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    model: str
+    state: str
+    trigger: str
+    reason: str
+    parent_version: str
+    owner: str
+    started_at: _timestamp_pb2.Timestamp
+    heartbeat_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    new_version: str
+    experiment_id: int
+    error: str
+    details_json: str
+    def __init__(self, id: _Optional[int] = ..., model: _Optional[str] = ..., state: _Optional[str] = ..., trigger: _Optional[str] = ..., reason: _Optional[str] = ..., parent_version: _Optional[str] = ..., owner: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., new_version: _Optional[str] = ..., experiment_id: _Optional[int] = ..., error: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+
+class ListRetrainingRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[RetrainingRunInfo]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RetrainingRunInfo, _Mapping]]] = ...) -> None: ...

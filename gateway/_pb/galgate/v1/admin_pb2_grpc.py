@@ -109,6 +109,41 @@ class ModelAdminStub:
                 request_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.SerializeToString,
                 response_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
                 _registered_method=True)
+        self.CheckDrift = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/CheckDrift',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.CheckDriftRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ListDriftReportsResponse.FromString,
+                _registered_method=True)
+        self.GetDriftReport = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/GetDriftReport',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.GetDriftReportRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.DriftReportInfo.FromString,
+                _registered_method=True)
+        self.ListDriftReports = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/ListDriftReports',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.ListDriftReportsRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ListDriftReportsResponse.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/ListAlerts',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.AcknowledgeAlert = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/AcknowledgeAlert',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.AcknowledgeAlertRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.AlertInfo.FromString,
+                _registered_method=True)
+        self.TriggerRetraining = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/TriggerRetraining',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.TriggerRetrainingRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.RetrainingRunInfo.FromString,
+                _registered_method=True)
+        self.ListRetrainingRuns = channel.unary_unary(
+                '/galgate.v1.ModelAdmin/ListRetrainingRuns',
+                request_serializer=galgate_dot_v1_dot_admin__pb2.ListRetrainingRunsRequest.SerializeToString,
+                response_deserializer=galgate_dot_v1_dot_admin__pb2.ListRetrainingRunsResponse.FromString,
+                _registered_method=True)
 
 
 class ModelAdminServicer:
@@ -213,6 +248,60 @@ class ModelAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckDrift(self, request, context):
+        """Check what this gateway serves for drift now (all versions, one model's, or one
+        version) against each version's reference profile and baseline; every check is
+        stored as a report. FAILED_PRECONDITION when drift monitoring is off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDriftReport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDriftReports(self, request, context):
+        """Stored drift reports, newest first; page with before_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """Alerts the gateways raised, newest first; page with before_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeAlert(self, request, context):
+        """Mark an alert seen; a later alert of the same key opens a new one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TriggerRetraining(self, request, context):
+        """Retrain a model now with the configured trainer (GALGATE_TRAINER): answers with the
+        run as it starts; the run trains in a separate process, validates the candidate
+        against production on held-out logged outcomes, registers it in staging and starts a
+        validation experiment. FAILED_PRECONDITION without a trainer, and while the model has
+        a run going (on any gateway).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRetrainingRuns(self, request, context):
+        """Retraining runs, newest first; page with before_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -290,6 +379,41 @@ def add_ModelAdminServicer_to_server(servicer, server):
                     servicer.StopExperiment,
                     request_deserializer=galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.FromString,
                     response_serializer=galgate_dot_v1_dot_admin__pb2.ExperimentInfo.SerializeToString,
+            ),
+            'CheckDrift': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckDrift,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.CheckDriftRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ListDriftReportsResponse.SerializeToString,
+            ),
+            'GetDriftReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDriftReport,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.GetDriftReportRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.DriftReportInfo.SerializeToString,
+            ),
+            'ListDriftReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDriftReports,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.ListDriftReportsRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ListDriftReportsResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.ListAlertsRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'AcknowledgeAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeAlert,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.AcknowledgeAlertRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.AlertInfo.SerializeToString,
+            ),
+            'TriggerRetraining': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerRetraining,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.TriggerRetrainingRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.RetrainingRunInfo.SerializeToString,
+            ),
+            'ListRetrainingRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRetrainingRuns,
+                    request_deserializer=galgate_dot_v1_dot_admin__pb2.ListRetrainingRunsRequest.FromString,
+                    response_serializer=galgate_dot_v1_dot_admin__pb2.ListRetrainingRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -697,6 +821,195 @@ class ModelAdmin:
             '/galgate.v1.ModelAdmin/StopExperiment',
             galgate_dot_v1_dot_admin__pb2.ExperimentStateRequest.SerializeToString,
             galgate_dot_v1_dot_admin__pb2.ExperimentInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckDrift(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/CheckDrift',
+            galgate_dot_v1_dot_admin__pb2.CheckDriftRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ListDriftReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDriftReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/GetDriftReport',
+            galgate_dot_v1_dot_admin__pb2.GetDriftReportRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.DriftReportInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDriftReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/ListDriftReports',
+            galgate_dot_v1_dot_admin__pb2.ListDriftReportsRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ListDriftReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/ListAlerts',
+            galgate_dot_v1_dot_admin__pb2.ListAlertsRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/AcknowledgeAlert',
+            galgate_dot_v1_dot_admin__pb2.AcknowledgeAlertRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.AlertInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TriggerRetraining(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/TriggerRetraining',
+            galgate_dot_v1_dot_admin__pb2.TriggerRetrainingRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.RetrainingRunInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRetrainingRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/galgate.v1.ModelAdmin/ListRetrainingRuns',
+            galgate_dot_v1_dot_admin__pb2.ListRetrainingRunsRequest.SerializeToString,
+            galgate_dot_v1_dot_admin__pb2.ListRetrainingRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,
